@@ -1,0 +1,465 @@
+package config
+
+import "fmt"
+
+const (
+	maxLong = "9223372036854775807" // Long.MAX_VALUE: "never" in Kafka's defaults
+	maxInt  = "2147483647"          // Integer.MAX_VALUE
+)
+
+// brokerKey is a broker Def plus the Broker field its value is parsed into.
+// bind is nil for keys whose field depends on several keys (finish fills it).
+type brokerKey struct {
+	Def
+	bind func(*Broker) any
+}
+
+// Synonym groups of the broker resource: keys that compete for one setting,
+// highest precedence first.
+var (
+	retentionKeys  = []string{"log.retention.ms", "log.retention.minutes", "log.retention.hours"}
+	rollKeys       = []string{"log.roll.ms", "log.roll.hours"}
+	rollJitterKeys = []string{"log.roll.jitter.ms", "log.roll.jitter.hours"}
+	flushMsKeys    = []string{"log.flush.interval.ms", "log.flush.scheduler.interval.ms"}
+	logDirKeys     = []string{"log.dirs", "log.dir"}
+)
+
+const ignoredThreads = "Quill serves requests on goroutines, not fixed thread pools."
+
+var compressionTypes = []string{"uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"}
+
+// brokerKeys lists every broker key Quill accepts, grouped as in Kafka's docs.
+// docs/configuration.md is generated from this table.
+var brokerKeys = []brokerKey{
+	// Node, roles and listeners.
+	{Def{Name: "node.id", Type: TypeInt, Default: "1", Validate: atLeast(0),
+		Doc:  "Id of this node, unique in the cluster; also its voter id when it is a controller.",
+		Note: "Kafka has no default; Quill uses 1 so a lone `quill server` needs no config."},
+		func(b *Broker) any { return &b.NodeID }},
+	{Def{Name: "process.roles", Type: TypeList, Default: "broker,controller", Validate: listOf(true, "broker", "controller"),
+		Doc:  "Roles of this node: broker, controller or both.",
+		Note: "Kafka has no default; Quill runs both roles by default."},
+		func(b *Broker) any { return &b.ProcessRoles }},
+	{Def{Name: "controller.quorum.voters", Type: TypeList,
+		Doc: "Controller quorum as id@host:port,... Empty with the controller role means a quorum of this node alone."},
+		nil},
+	{Def{Name: "controller.quorum.bootstrap.servers", Type: TypeList,
+		Doc:  "Kafka 4.0: controllers to contact to discover a dynamic quorum (KIP-853), as host:port,...",
+		Note: "Quill's quorum is static (controller.quorum.voters). Without voters, a controller node with exactly one bootstrap server runs as a one-node quorum, like Kafka's standalone sample; any other use is an error."},
+		func(b *Broker) any { return &b.ControllerQuorumBootstrapServers }},
+	{Def{Name: "controller.listener.names", Type: TypeList, Default: "CONTROLLER",
+		Doc:  "Listener names used by the controller quorum.",
+		Note: "Kafka has no default; Quill uses CONTROLLER."},
+		func(b *Broker) any { return &b.ControllerListenerNames }},
+	{Def{Name: "listeners", Type: TypeList, Default: "PLAINTEXT://127.0.0.1:9092",
+		Doc:  "Addresses to listen on, as NAME://host:port; an empty host means all interfaces.",
+		Note: "Kafka's default is PLAINTEXT://:9092 (all interfaces); Quill binds loopback only."},
+		nil},
+	{Def{Name: "advertised.listeners", Type: TypeList,
+		Doc: "Addresses given to clients in Metadata; defaults to listeners without the controller listeners."},
+		nil},
+	{Def{Name: "listener.security.protocol.map", Type: TypeString, Default: DefaultProtocolMap,
+		Doc:  "Security protocol of each listener name, as NAME:PROTOCOL,...",
+		Note: "Quill adds CONTROLLER:PLAINTEXT to Kafka's default."},
+		nil},
+	{Def{Name: "inter.broker.listener.name", Type: TypeString,
+		Doc:  "Listener that brokers use to reach each other (replication).",
+		Note: "Unset: PLAINTEXT if there is such a listener, else the first non-controller listener (Kafka requires a PLAINTEXT listener then)."},
+		nil},
+	{Def{Name: "cluster.id", Type: TypeString,
+		Doc: "Expected cluster id. If set, the node refuses data directories formatted for another cluster; if unset, it is generated when the first node formats its storage."},
+		func(b *Broker) any { return &b.ClusterID }},
+	{Def{Name: "broker.rack", Type: TypeString,
+		Doc: "Rack of this broker, used to spread replicas and returned in Metadata."},
+		func(b *Broker) any { return &b.BrokerRack }},
+	{Def{Name: "admin.listeners", Type: TypeList, Default: "http://127.0.0.1:9644", Validate: validHTTPListeners,
+		Doc:  "HTTP addresses of the admin API: health, Prometheus metrics, cluster state, console. Empty disables it.",
+		Note: "Quill only."},
+		func(b *Broker) any { return &b.AdminListeners }},
+	{Def{Name: "log.level", Type: TypeString, Default: "info", Validate: oneOf("debug", "info", "warn", "error"),
+		Doc: "Level of the server's own log.", Note: "Quill only."},
+		func(b *Broker) any { return &b.LogLevel }},
+	{Def{Name: "log.format", Type: TypeString, Default: "text", Validate: oneOf("text", "json"),
+		Doc: "Format of the server's own log.", Note: "Quill only."},
+		func(b *Broker) any { return &b.LogFormat }},
+	{Def{Name: "num.network.threads", Type: TypeInt, Default: "3", Validate: atLeast(1), Ignored: true,
+		Doc: "Kafka: threads that read and write sockets.", Note: ignoredThreads},
+		func(b *Broker) any { return &b.NumNetworkThreads }},
+	{Def{Name: "socket.send.buffer.bytes", Type: TypeInt, Default: "102400", Ignored: true,
+		Doc: "Kafka: SO_SNDBUF of sockets; -1 for the OS default.", Note: "Quill leaves socket buffer sizes to the OS."},
+		nil},
+	{Def{Name: "socket.receive.buffer.bytes", Type: TypeInt, Default: "102400", Ignored: true,
+		Doc: "Kafka: SO_RCVBUF of sockets; -1 for the OS default.", Note: "Quill leaves socket buffer sizes to the OS."},
+		nil},
+	{Def{Name: "num.recovery.threads.per.data.dir", Type: TypeInt, Default: "1", Validate: atLeast(1), Ignored: true,
+		Doc: "Kafka: threads per data directory that recover logs at startup.", Note: "Quill chooses its own recovery parallelism."},
+		nil},
+	{Def{Name: "num.io.threads", Type: TypeInt, Default: "8", Validate: atLeast(1), Ignored: true,
+		Doc: "Kafka: threads that process requests.", Note: ignoredThreads},
+		func(b *Broker) any { return &b.NumIOThreads }},
+
+	// Storage and topic defaults.
+	{Def{Name: "log.dirs", Type: TypeList, BrokerSynonyms: logDirKeys,
+		Doc: "Data directories; overrides log.dir."},
+		nil},
+	{Def{Name: "log.dir", Type: TypeString, Default: "./quill-data", BrokerSynonyms: logDirKeys,
+		Doc:  "Data directory, used when log.dirs is unset.",
+		Note: "Kafka's default is /tmp/kafka-logs."},
+		nil},
+	{Def{Name: "metadata.log.dir", Type: TypeString,
+		Doc: "Directory of the cluster metadata log; defaults to the first of log.dirs."},
+		nil},
+	{Def{Name: "num.partitions", Type: TypeInt, Default: "1", Validate: atLeast(1),
+		Doc: "Partitions of auto-created topics and of CreateTopics requests that give -1."},
+		func(b *Broker) any { return &b.NumPartitions }},
+	{Def{Name: "default.replication.factor", Type: TypeInt, Default: "1", Validate: between(1, 32767),
+		Doc: "Replication factor of auto-created topics and of CreateTopics requests that give -1."},
+		func(b *Broker) any { return &b.DefaultReplicationFactor }},
+	{Def{Name: "auto.create.topics.enable", Type: TypeBoolean, Default: "true",
+		Doc: "Create a topic when a Metadata request that allows it names an unknown topic."},
+		func(b *Broker) any { return &b.AutoCreateTopicsEnable }},
+	{Def{Name: "delete.topic.enable", Type: TypeBoolean, Default: "true",
+		Doc: "Allow DeleteTopics."},
+		func(b *Broker) any { return &b.DeleteTopicEnable }},
+	{Def{Name: "log.segment.bytes", Type: TypeInt, Default: "1073741824", Validate: atLeast(14),
+		Doc: "Default segment.bytes: the size at which a segment is rolled."},
+		func(b *Broker) any { return &b.LogSegmentBytes }},
+	{Def{Name: "log.roll.ms", Type: TypeLong, Validate: atLeast(1), BrokerSynonyms: rollKeys,
+		Doc: "Default segment.ms: the age at which a segment is rolled; overrides log.roll.hours."},
+		nil},
+	{Def{Name: "log.roll.hours", Type: TypeInt, Default: "168", Validate: atLeast(1), BrokerSynonyms: rollKeys,
+		Doc: "Default segment.ms in hours, used when log.roll.ms is unset."},
+		nil},
+	{Def{Name: "log.roll.jitter.ms", Type: TypeLong, Validate: atLeast(0), BrokerSynonyms: rollJitterKeys,
+		Doc: "Default segment.jitter.ms; overrides log.roll.jitter.hours."},
+		nil},
+	{Def{Name: "log.roll.jitter.hours", Type: TypeInt, Default: "0", Validate: atLeast(0), BrokerSynonyms: rollJitterKeys,
+		Doc: "Default segment.jitter.ms in hours, used when log.roll.jitter.ms is unset."},
+		nil},
+	{Def{Name: "log.retention.ms", Type: TypeLong, BrokerSynonyms: retentionKeys,
+		Doc: "Default retention.ms; -1 keeps data forever. Overrides log.retention.minutes and log.retention.hours."},
+		nil},
+	{Def{Name: "log.retention.minutes", Type: TypeInt, BrokerSynonyms: retentionKeys,
+		Doc: "Default retention.ms in minutes, used when log.retention.ms is unset."},
+		nil},
+	{Def{Name: "log.retention.hours", Type: TypeInt, Default: "168", BrokerSynonyms: retentionKeys,
+		Doc: "Default retention.ms in hours, used when log.retention.ms and .minutes are unset."},
+		nil},
+	{Def{Name: "log.retention.bytes", Type: TypeLong, Default: "-1",
+		Doc: "Default retention.bytes: the size a partition may keep before old segments go; -1 is unlimited."},
+		func(b *Broker) any { return &b.LogRetentionBytes }},
+	{Def{Name: "log.retention.check.interval.ms", Type: TypeLong, Default: "300000", Validate: atLeast(1),
+		Doc: "How often segments are checked for deletion by retention."},
+		func(b *Broker) any { return &b.LogRetentionCheckIntervalMs }},
+	{Def{Name: "log.segment.delete.delay.ms", Type: TypeLong, Default: "60000", Validate: atLeast(0),
+		Doc: "Default file.delete.delay.ms."},
+		func(b *Broker) any { return &b.LogSegmentDeleteDelayMs }},
+	{Def{Name: "log.flush.interval.messages", Type: TypeLong, Default: maxLong, Validate: atLeast(1),
+		Doc: "Default flush.messages: fsync after this many messages; the default leaves durability to replication."},
+		func(b *Broker) any { return &b.LogFlushIntervalMessages }},
+	{Def{Name: "log.flush.interval.ms", Type: TypeLong, Validate: atLeast(0), BrokerSynonyms: flushMsKeys,
+		Doc: "Default flush.ms: fsync data older than this; unset means log.flush.scheduler.interval.ms."},
+		nil},
+	{Def{Name: "log.flush.scheduler.interval.ms", Type: TypeLong, Default: maxLong, Validate: atLeast(0), BrokerSynonyms: flushMsKeys,
+		Doc: "Default flush.ms when log.flush.interval.ms is unset."},
+		func(b *Broker) any { return &b.LogFlushSchedulerIntervalMs }},
+	{Def{Name: "log.flush.offset.checkpoint.interval.ms", Type: TypeInt, Default: "60000", Validate: atLeast(0),
+		Doc: "How often the recovery-point checkpoint is written."},
+		func(b *Broker) any { return &b.LogFlushOffsetCheckpointIntervalMs }},
+	{Def{Name: "log.index.interval.bytes", Type: TypeInt, Default: "4096", Validate: atLeast(0),
+		Doc: "Default index.interval.bytes."},
+		func(b *Broker) any { return &b.LogIndexIntervalBytes }},
+	{Def{Name: "log.index.size.max.bytes", Type: TypeInt, Default: "10485760", Validate: atLeast(4),
+		Doc: "Default segment.index.bytes."},
+		func(b *Broker) any { return &b.LogIndexSizeMaxBytes }},
+	{Def{Name: "log.preallocate", Type: TypeBoolean, Default: "false",
+		Doc: "Default preallocate."},
+		func(b *Broker) any { return &b.LogPreallocate }},
+	{Def{Name: "log.cleanup.policy", Type: TypeList, Default: "delete", Validate: listOf(true, "delete", "compact"),
+		Doc: "Default cleanup.policy."},
+		func(b *Broker) any { return &b.LogCleanupPolicy }},
+	{Def{Name: "log.cleaner.enable", Type: TypeBoolean, Default: "true",
+		Doc: "Run the log cleaner, which compacts topics with cleanup.policy=compact."},
+		func(b *Broker) any { return &b.LogCleanerEnable }},
+	{Def{Name: "log.cleaner.threads", Type: TypeInt, Default: "1", Validate: atLeast(0),
+		Doc: "Logs compacted at the same time."},
+		func(b *Broker) any { return &b.LogCleanerThreads }},
+	{Def{Name: "log.cleaner.backoff.ms", Type: TypeLong, Default: "15000", Validate: atLeast(0),
+		Doc: "Pause of the cleaner when no log needs cleaning."},
+		func(b *Broker) any { return &b.LogCleanerBackoffMs }},
+	{Def{Name: "log.cleaner.delete.retention.ms", Type: TypeLong, Default: "86400000", Validate: atLeast(0),
+		Doc: "Default delete.retention.ms."},
+		func(b *Broker) any { return &b.LogCleanerDeleteRetentionMs }},
+	{Def{Name: "log.cleaner.min.compaction.lag.ms", Type: TypeLong, Default: "0", Validate: atLeast(0),
+		Doc: "Default min.compaction.lag.ms."},
+		func(b *Broker) any { return &b.LogCleanerMinCompactionLagMs }},
+	{Def{Name: "log.cleaner.max.compaction.lag.ms", Type: TypeLong, Default: maxLong, Validate: atLeast(1),
+		Doc: "Default max.compaction.lag.ms."},
+		func(b *Broker) any { return &b.LogCleanerMaxCompactionLagMs }},
+	{Def{Name: "log.cleaner.min.cleanable.ratio", Type: TypeDouble, Default: "0.5", Validate: ratio,
+		Doc: "Default min.cleanable.dirty.ratio."},
+		func(b *Broker) any { return &b.LogCleanerMinCleanableRatio }},
+	{Def{Name: "log.message.timestamp.type", Type: TypeString, Default: TimestampCreateTime, Validate: oneOf(TimestampCreateTime, TimestampLogAppendTime),
+		Doc: "Default message.timestamp.type."},
+		func(b *Broker) any { return &b.LogMessageTimestampType }},
+	{Def{Name: "log.message.timestamp.before.max.ms", Type: TypeLong, Default: maxLong, Validate: atLeast(0),
+		Doc: "Default message.timestamp.before.max.ms."},
+		func(b *Broker) any { return &b.LogMessageTimestampBeforeMaxMs }},
+	{Def{Name: "log.message.timestamp.after.max.ms", Type: TypeLong, Default: "3600000", Validate: atLeast(0),
+		Doc:  "Default message.timestamp.after.max.ms.",
+		Note: "Kafka 4.0's default (1 hour, KIP-1030); Kafka 3.x allowed any future timestamp."},
+		func(b *Broker) any { return &b.LogMessageTimestampAfterMaxMs }},
+	{Def{Name: "log.message.timestamp.difference.max.ms", Type: TypeLong, Default: maxLong, Validate: atLeast(0),
+		Doc:  "Default message.timestamp.difference.max.ms (deprecated).",
+		Note: "Deprecated in Kafka 3.6 and removed in 4.0; see the topic key."},
+		func(b *Broker) any { return &b.LogMessageTimestampDifferenceMaxMs }},
+	{Def{Name: "log.message.downconversion.enable", Type: TypeBoolean, Default: "true", Ignored: true,
+		Doc: "Kafka: allow down-converting records for old Fetch versions.", Note: "Quill serves only record batch v2 and never down-converts."},
+		func(b *Broker) any { return &b.LogMessageDownconversionEnable }},
+	{Def{Name: "message.max.bytes", Type: TypeInt, Default: "1048588", Validate: atLeast(0),
+		Doc: "Default max.message.bytes: the largest record batch accepted."},
+		func(b *Broker) any { return &b.MessageMaxBytes }},
+	{Def{Name: "compression.type", Type: TypeString, Default: "producer", Validate: oneOf(compressionTypes...),
+		Doc: "Default compression.type."},
+		func(b *Broker) any { return &b.CompressionType }},
+	{Def{Name: "compression.gzip.level", Type: TypeInt, Default: "-1", Validate: gzipLevel,
+		Doc: "Default compression.gzip.level."},
+		func(b *Broker) any { return &b.CompressionGzipLevel }},
+	{Def{Name: "compression.lz4.level", Type: TypeInt, Default: "9", Validate: between(1, 17),
+		Doc: "Default compression.lz4.level."},
+		func(b *Broker) any { return &b.CompressionLz4Level }},
+	{Def{Name: "compression.zstd.level", Type: TypeInt, Default: "3", Validate: between(-131072, 22),
+		Doc: "Default compression.zstd.level."},
+		func(b *Broker) any { return &b.CompressionZstdLevel }},
+	{Def{Name: "min.insync.replicas", Type: TypeInt, Default: "1", Validate: atLeast(1),
+		Doc: "Default min.insync.replicas."},
+		func(b *Broker) any { return &b.MinInsyncReplicas }},
+	{Def{Name: "unclean.leader.election.enable", Type: TypeBoolean, Default: "false",
+		Doc: "Default unclean.leader.election.enable."},
+		func(b *Broker) any { return &b.UncleanLeaderElectionEnable }},
+
+	// Network, connections and fetch.
+	{Def{Name: "socket.request.max.bytes", Type: TypeInt, Default: "104857600", Validate: atLeast(1),
+		Doc: "Largest request frame; a larger one closes the connection."},
+		func(b *Broker) any { return &b.SocketRequestMaxBytes }},
+	{Def{Name: "max.connections", Type: TypeInt, Default: maxInt, Validate: atLeast(0),
+		Doc: "Most client connections the broker accepts at once."},
+		func(b *Broker) any { return &b.MaxConnections }},
+	{Def{Name: "max.connections.per.ip", Type: TypeInt, Default: maxInt, Validate: atLeast(0),
+		Doc: "Most connections from one IP address."},
+		func(b *Broker) any { return &b.MaxConnectionsPerIP }},
+	{Def{Name: "connections.max.idle.ms", Type: TypeLong, Default: "600000",
+		Doc: "Close connections idle for longer than this."},
+		func(b *Broker) any { return &b.ConnectionsMaxIdleMs }},
+	{Def{Name: "connections.max.reauth.ms", Type: TypeLong, Default: "0", Validate: atLeast(0),
+		Doc: "Session lifetime of SASL connections, after which clients must re-authenticate (KIP-368); 0 disables it."},
+		func(b *Broker) any { return &b.ConnectionsMaxReauthMs }},
+	{Def{Name: "queued.max.requests", Type: TypeInt, Default: "500", Validate: atLeast(1),
+		Doc: "Requests read but not yet answered, across connections, before the broker stops reading."},
+		func(b *Broker) any { return &b.QueuedMaxRequests }},
+	{Def{Name: "fetch.max.bytes", Type: TypeInt, Default: "57671680", Validate: atLeast(1024),
+		Doc: "Upper bound on the bytes of one Fetch response, whatever the request asks."},
+		func(b *Broker) any { return &b.FetchMaxBytes }},
+	{Def{Name: "max.incremental.fetch.session.cache.slots", Type: TypeInt, Default: "1000", Validate: atLeast(0),
+		Doc: "Incremental fetch sessions (KIP-227) the broker keeps."},
+		func(b *Broker) any { return &b.MaxIncrementalFetchSessionCacheSlots }},
+
+	// Replication and controller.
+	{Def{Name: "replica.lag.time.max.ms", Type: TypeLong, Default: "30000", Validate: atLeast(1),
+		Doc: "A follower that has not caught up for this long leaves the ISR."},
+		func(b *Broker) any { return &b.ReplicaLagTimeMaxMs }},
+	{Def{Name: "replica.fetch.max.bytes", Type: TypeInt, Default: "1048576", Validate: atLeast(0),
+		Doc: "Bytes a follower asks per partition in one fetch."},
+		func(b *Broker) any { return &b.ReplicaFetchMaxBytes }},
+	{Def{Name: "replica.fetch.response.max.bytes", Type: TypeInt, Default: "10485760", Validate: atLeast(0),
+		Doc: "Bytes a follower asks in total in one fetch."},
+		func(b *Broker) any { return &b.ReplicaFetchResponseMaxBytes }},
+	{Def{Name: "replica.fetch.wait.max.ms", Type: TypeInt, Default: "500", Validate: atLeast(0),
+		Doc: "Long-poll time of follower fetches; keep it below replica.lag.time.max.ms."},
+		func(b *Broker) any { return &b.ReplicaFetchWaitMaxMs }},
+	{Def{Name: "replica.fetch.min.bytes", Type: TypeInt, Default: "1", Validate: atLeast(0),
+		Doc: "MinBytes of follower fetches."},
+		func(b *Broker) any { return &b.ReplicaFetchMinBytes }},
+	{Def{Name: "auto.leader.rebalance.enable", Type: TypeBoolean, Default: "true",
+		Doc: "Move leadership back to each partition's preferred replica."},
+		func(b *Broker) any { return &b.AutoLeaderRebalanceEnable }},
+	{Def{Name: "leader.imbalance.check.interval.seconds", Type: TypeLong, Default: "300", Validate: atLeast(1),
+		Doc: "How often the controller checks for preferred-leader imbalance."},
+		func(b *Broker) any { return &b.LeaderImbalanceCheckIntervalSeconds }},
+	{Def{Name: "broker.heartbeat.interval.ms", Type: TypeInt, Default: "2000", Validate: atLeast(1),
+		Doc: "How often a broker heartbeats to the controller."},
+		func(b *Broker) any { return &b.BrokerHeartbeatIntervalMs }},
+	{Def{Name: "broker.session.timeout.ms", Type: TypeInt, Default: "9000", Validate: atLeast(1),
+		Doc: "A broker without a heartbeat for this long is fenced by the controller."},
+		func(b *Broker) any { return &b.BrokerSessionTimeoutMs }},
+	{Def{Name: "controller.quorum.election.timeout.ms", Type: TypeInt, Default: "1000", Validate: atLeast(1),
+		Doc: "Time without a leader after which a controller starts an election."},
+		func(b *Broker) any { return &b.ControllerQuorumElectionTimeoutMs }},
+
+	// Group coordinator.
+	{Def{Name: "offsets.topic.num.partitions", Type: TypeInt, Default: "50", Validate: atLeast(1),
+		Doc: "Partitions of __consumer_offsets; fixed once the topic exists."},
+		func(b *Broker) any { return &b.OffsetsTopicNumPartitions }},
+	{Def{Name: "offsets.topic.replication.factor", Type: TypeShort, Default: "1", Validate: atLeast(1),
+		Doc:  "Replication factor of __consumer_offsets.",
+		Note: "Kafka's default is 3; Quill uses 1 so a single node works. Set 3 for a cluster."},
+		func(b *Broker) any { return &b.OffsetsTopicReplicationFactor }},
+	{Def{Name: "offsets.topic.segment.bytes", Type: TypeInt, Default: "104857600", Validate: atLeast(1),
+		Doc: "segment.bytes of __consumer_offsets."},
+		func(b *Broker) any { return &b.OffsetsTopicSegmentBytes }},
+	{Def{Name: "offsets.retention.minutes", Type: TypeInt, Default: "10080", Validate: atLeast(1),
+		Doc: "How long committed offsets of an empty group are kept."},
+		func(b *Broker) any { return &b.OffsetsRetentionMinutes }},
+	{Def{Name: "offsets.retention.check.interval.ms", Type: TypeLong, Default: "600000", Validate: atLeast(1),
+		Doc: "How often expired offsets are removed."},
+		func(b *Broker) any { return &b.OffsetsRetentionCheckIntervalMs }},
+	{Def{Name: "offset.metadata.max.bytes", Type: TypeInt, Default: "4096",
+		Doc: "Largest metadata string of a committed offset."},
+		func(b *Broker) any { return &b.OffsetMetadataMaxBytes }},
+	{Def{Name: "offsets.commit.timeout.ms", Type: TypeInt, Default: "5000", Validate: atLeast(1),
+		Doc: "How long an offset commit waits for __consumer_offsets replication."},
+		func(b *Broker) any { return &b.OffsetsCommitTimeoutMs }},
+	{Def{Name: "group.initial.rebalance.delay.ms", Type: TypeInt, Default: "3000",
+		Doc: "Wait for more members before the first rebalance of an empty group."},
+		func(b *Broker) any { return &b.GroupInitialRebalanceDelayMs }},
+	{Def{Name: "group.min.session.timeout.ms", Type: TypeInt, Default: "6000",
+		Doc: "Smallest session timeout a classic group member may ask for."},
+		func(b *Broker) any { return &b.GroupMinSessionTimeoutMs }},
+	{Def{Name: "group.max.session.timeout.ms", Type: TypeInt, Default: "1800000",
+		Doc: "Largest session timeout a classic group member may ask for."},
+		func(b *Broker) any { return &b.GroupMaxSessionTimeoutMs }},
+	{Def{Name: "group.max.size", Type: TypeInt, Default: maxInt, Validate: atLeast(1),
+		Doc: "Most members in one classic group."},
+		func(b *Broker) any { return &b.GroupMaxSize }},
+	{Def{Name: "group.coordinator.rebalance.protocols", Type: TypeList, Default: "classic,consumer", Validate: listOf(true, "classic", "consumer"),
+		Doc: "Group protocols served: classic (JoinGroup) and consumer (KIP-848)."},
+		func(b *Broker) any { return &b.GroupCoordinatorRebalanceProtocols }},
+	{Def{Name: "group.consumer.session.timeout.ms", Type: TypeInt, Default: "45000", Validate: atLeast(1),
+		Doc: "Session timeout of consumer-protocol (KIP-848) members."},
+		func(b *Broker) any { return &b.GroupConsumerSessionTimeoutMs }},
+	{Def{Name: "group.consumer.heartbeat.interval.ms", Type: TypeInt, Default: "5000", Validate: atLeast(1),
+		Doc: "Heartbeat interval given to consumer-protocol (KIP-848) members."},
+		func(b *Broker) any { return &b.GroupConsumerHeartbeatIntervalMs }},
+
+	// Transactions and producer ids.
+	{Def{Name: "transaction.state.log.num.partitions", Type: TypeInt, Default: "50", Validate: atLeast(1),
+		Doc: "Partitions of __transaction_state; fixed once the topic exists."},
+		func(b *Broker) any { return &b.TransactionStateLogNumPartitions }},
+	{Def{Name: "transaction.state.log.replication.factor", Type: TypeShort, Default: "1", Validate: atLeast(1),
+		Doc:  "Replication factor of __transaction_state.",
+		Note: "Kafka's default is 3; Quill uses 1 so a single node works. Set 3 for a cluster."},
+		func(b *Broker) any { return &b.TransactionStateLogReplicationFactor }},
+	{Def{Name: "transaction.state.log.min.isr", Type: TypeInt, Default: "1", Validate: atLeast(1),
+		Doc:  "min.insync.replicas of __transaction_state.",
+		Note: "Kafka's default is 2; Quill uses 1 to match its replication factor of 1."},
+		func(b *Broker) any { return &b.TransactionStateLogMinISR }},
+	{Def{Name: "transaction.state.log.segment.bytes", Type: TypeInt, Default: "104857600", Validate: atLeast(1),
+		Doc: "segment.bytes of __transaction_state."},
+		func(b *Broker) any { return &b.TransactionStateLogSegmentBytes }},
+	{Def{Name: "transactional.id.expiration.ms", Type: TypeInt, Default: "604800000", Validate: atLeast(1),
+		Doc: "A transactional id unused for this long is forgotten."},
+		func(b *Broker) any { return &b.TransactionalIDExpirationMs }},
+	{Def{Name: "transaction.max.timeout.ms", Type: TypeInt, Default: "900000", Validate: atLeast(1),
+		Doc: "Largest transaction timeout a producer may ask for in InitProducerId."},
+		func(b *Broker) any { return &b.TransactionMaxTimeoutMs }},
+	{Def{Name: "transaction.abort.timed.out.transaction.cleanup.interval.ms", Type: TypeInt, Default: "10000", Validate: atLeast(1),
+		Doc: "How often transactions past their timeout are aborted."},
+		func(b *Broker) any { return &b.TransactionAbortTimedOutTransactionCleanupIntervalMs }},
+	{Def{Name: "transaction.remove.expired.transaction.cleanup.interval.ms", Type: TypeInt, Default: "3600000", Validate: atLeast(1),
+		Doc: "How often expired transactional ids are removed."},
+		func(b *Broker) any { return &b.TransactionRemoveExpiredTransactionalIDCleanupInterval }},
+	{Def{Name: "producer.id.expiration.ms", Type: TypeInt, Default: "86400000", Validate: atLeast(1),
+		Doc: "Idempotent producer state unused for this long is dropped."},
+		func(b *Broker) any { return &b.ProducerIDExpirationMs }},
+	{Def{Name: "producer.id.expiration.check.interval.ms", Type: TypeInt, Default: "600000", Validate: atLeast(1),
+		Doc: "How often expired producer ids are removed."},
+		func(b *Broker) any { return &b.ProducerIDExpirationCheckIntervalMs }},
+
+	// Security.
+	{Def{Name: "ssl.keystore.type", Type: TypeString, Default: "PEM", Validate: oneOf("PEM"),
+		Doc:  "Format of the key store.",
+		Note: "Kafka's default is JKS; Quill reads PEM only."},
+		func(b *Broker) any { return &b.SSLKeystoreType }},
+	{Def{Name: "ssl.keystore.location", Type: TypeString,
+		Doc: "PEM file with the private key and certificate chain of SSL and SASL_SSL listeners."},
+		func(b *Broker) any { return &b.SSLKeystoreLocation }},
+	{Def{Name: "ssl.key.password", Type: TypePassword, Sensitive: true,
+		Doc: "Password of an encrypted private key in the key store."},
+		func(b *Broker) any { return &b.SSLKeyPassword }},
+	{Def{Name: "ssl.truststore.type", Type: TypeString, Default: "PEM", Validate: oneOf("PEM"),
+		Doc:  "Format of the trust store.",
+		Note: "Kafka's default is JKS; Quill reads PEM only."},
+		func(b *Broker) any { return &b.SSLTruststoreType }},
+	{Def{Name: "ssl.truststore.location", Type: TypeString,
+		Doc: "PEM file of CA certificates used to verify client certificates; the system roots if unset."},
+		func(b *Broker) any { return &b.SSLTruststoreLocation }},
+	{Def{Name: "ssl.client.auth", Type: TypeString, Default: "none", Validate: oneOf("none", "requested", "required"),
+		Doc: "Whether SSL listeners ask clients for a certificate."},
+		func(b *Broker) any { return &b.SSLClientAuth }},
+	{Def{Name: "sasl.enabled.mechanisms", Type: TypeList, Default: "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+		Validate: listOf(false, "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"),
+		Doc:      "SASL mechanisms offered on SASL listeners.",
+		Note:     "Kafka's default is GSSAPI, which Quill does not implement."},
+		func(b *Broker) any { return &b.SASLEnabledMechanisms }},
+	{Def{Name: "sasl.mechanism.inter.broker.protocol", Type: TypeString, Default: "PLAIN",
+		Validate: oneOf("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"),
+		Doc:      "SASL mechanism brokers use with each other.",
+		Note:     "Kafka's default is GSSAPI, which Quill does not implement."},
+		func(b *Broker) any { return &b.SASLMechanismInterBroker }},
+	{Def{Name: "super.users", Type: TypeString,
+		Doc: "Principals that bypass ACLs, separated by ';' (User:admin;User:ops)."},
+		nil},
+	{Def{Name: "authorizer.class.name", Type: TypeString,
+		Doc:  "Enables ACL checks when non-empty.",
+		Note: "Any non-empty value (such as Kafka's org.apache.kafka.metadata.authorizer.StandardAuthorizer) turns on Quill's built-in ACL authorizer; no class is loaded."},
+		func(b *Broker) any { return &b.AuthorizerClassName }},
+	{Def{Name: "allow.everyone.if.no.acl.found", Type: TypeBoolean, Default: "false",
+		Doc: "With an authorizer, allow access to resources that have no ACL at all."},
+		func(b *Broker) any { return &b.AllowEveryoneIfNoACLFound }},
+}
+
+func gzipLevel(v string) error {
+	if v == "-1" {
+		return nil
+	}
+	if err := between(1, 9)(v); err != nil {
+		return fmt.Errorf("must be -1 (the codec's default) or between 1 and 9")
+	}
+	return nil
+}
+
+var brokerKeyIndex = func() map[string]*brokerKey {
+	m := make(map[string]*brokerKey, len(brokerKeys))
+	for i := range brokerKeys {
+		k := &brokerKeys[i]
+		// Every broker key is static until dynamic broker configs exist.
+		k.ReadOnly = true
+		if k.Type == TypePassword {
+			k.Sensitive = true
+		}
+		if _, dup := m[k.Name]; dup {
+			panic("config: duplicate broker key " + k.Name)
+		}
+		m[k.Name] = k
+	}
+	return m
+}()
+
+// BrokerDefs returns the definitions of every broker key Quill accepts, in
+// documentation order. The caller may modify the returned slice.
+func BrokerDefs() []Def {
+	out := make([]Def, len(brokerKeys))
+	for i := range brokerKeys {
+		out[i] = brokerKeys[i].Def
+	}
+	return out
+}
+
+// LookupBrokerDef returns the definition of a broker key.
+func LookupBrokerDef(name string) (Def, bool) {
+	k, ok := brokerKeyIndex[name]
+	if !ok {
+		return Def{}, false
+	}
+	return k.Def, true
+}

@@ -1,0 +1,101 @@
+package metadata
+
+import "encoding/json"
+
+// Config resource types, with Kafka's numbers.
+const (
+	ResourceTopic  int8 = 2
+	ResourceBroker int8 = 4
+)
+
+// Record is one change to the metadata image. Exactly one field is set. It
+// is stored in the metadata log as JSON, one record per Kafka record value:
+// readable with any Kafka tool, and forward-compatible by field name.
+type Record struct {
+	Cluster     *ClusterRecord     `json:"cluster,omitempty"`
+	Topic       *TopicRecord       `json:"topic,omitempty"`
+	Partition   *PartitionRecord   `json:"partition,omitempty"`
+	RemoveTopic *RemoveTopicRecord `json:"removeTopic,omitempty"`
+	Config      *ConfigRecord      `json:"config,omitempty"`
+	Broker      *BrokerRecord      `json:"broker,omitempty"`
+	ProducerIDs *ProducerIDsRecord `json:"producerIds,omitempty"`
+}
+
+// ProducerIDsRecord hands out the producer ids below NextProducerID; ids
+// are never reused, even across restarts.
+type ProducerIDsRecord struct {
+	NextProducerID int64 `json:"nextProducerId"`
+}
+
+// ClusterRecord fixes the cluster id; it is the first record of a new log.
+type ClusterRecord struct {
+	ClusterID string `json:"clusterId"`
+}
+
+// TopicRecord creates a topic; its partitions follow as PartitionRecords.
+type TopicRecord struct {
+	Name     string `json:"name"`
+	ID       UUID   `json:"id"`
+	Internal bool   `json:"internal,omitempty"`
+}
+
+// PartitionRecord creates a partition or replaces its state.
+type PartitionRecord struct {
+	TopicID        UUID    `json:"topicId"`
+	Partition      int32   `json:"partition"`
+	Replicas       []int32 `json:"replicas"`
+	ISR            []int32 `json:"isr"`
+	Leader         int32   `json:"leader"`
+	LeaderEpoch    int32   `json:"leaderEpoch"`
+	PartitionEpoch int32   `json:"partitionEpoch"`
+}
+
+// RemoveTopicRecord deletes a topic.
+type RemoveTopicRecord struct {
+	ID UUID `json:"id"`
+}
+
+// ConfigRecord sets (Value != nil) or removes a config override.
+type ConfigRecord struct {
+	ResourceType int8    `json:"resourceType"`
+	ResourceName string  `json:"resourceName"`
+	Name         string  `json:"name"`
+	Value        *string `json:"value"`
+}
+
+// BrokerRecord registers a broker.
+type BrokerRecord struct {
+	ID   int32  `json:"id"`
+	Host string `json:"host"`
+	Port int32  `json:"port"`
+	Rack string `json:"rack,omitempty"`
+}
+
+// MarshalText makes UUIDs readable in the JSON records.
+func (u UUID) MarshalText() ([]byte, error) { return []byte(u.String()), nil }
+
+// UnmarshalText parses the base64url form.
+func (u *UUID) UnmarshalText(b []byte) error {
+	v, err := ParseUUID(string(b))
+	if err != nil {
+		return err
+	}
+	*u = v
+	return nil
+}
+
+// Encode serializes a record.
+func (r Record) Encode() []byte {
+	b, err := json.Marshal(r)
+	if err != nil {
+		panic(err) // only plain data: cannot fail
+	}
+	return b
+}
+
+// DecodeRecord parses a record written by Encode.
+func DecodeRecord(b []byte) (Record, error) {
+	var r Record
+	err := json.Unmarshal(b, &r)
+	return r, err
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Runs Quill's whole test suite on a fresh Debian machine with Go:
+# installs the real Kafka clients the end-to-end tests drive (idempotently),
+# then vets, unit-tests (with the race detector), fuzzes each decoder of
+# untrusted bytes briefly, and runs the end-to-end tests against real
+# `quill server` processes.
+#
+# Environment: FUZZTIME (default 5s per fuzz target), SKIP_FUZZ=1, SKIP_E2E=1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_pkgs=()
+command -v kcat >/dev/null 2>&1 || need_pkgs+=(kcat)
+/usr/bin/python3 -c 'import confluent_kafka' >/dev/null 2>&1 || need_pkgs+=(python3-confluent-kafka)
+/usr/bin/python3 -c 'import kafka' >/dev/null 2>&1 || need_pkgs+=(python3-kafka)
+if ((${#need_pkgs[@]})); then
+  echo "== installing ${need_pkgs[*]}"
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+
+echo "== go mod download"
+go mod download
+
+echo "== go vet"
+go vet ./...
+
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "not gofmt-formatted:"; echo "$unformatted"; exit 1
+fi
+
+echo "== build"
+mkdir -p bin
+go build -o bin/quill ./cmd/quill
+export QUILL_BIN="$PWD/bin/quill"
+
+echo "== unit tests (race detector)"
+go test -race -count=1 $(go list ./... | grep -v /tests/)
+
+if [ "${SKIP_FUZZ:-}" != 1 ]; then
+  echo "== fuzz (${FUZZTIME:-5s} per target)"
+  for pkg in $(go list ./internal/...); do
+    dir=$(go list -f '{{.Dir}}' "$pkg")
+    for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/func //' | sort -u); do
+      echo "-- $pkg $target"
+      go test -run '^$' -fuzz "^${target}\$" -fuzztime "${FUZZTIME:-5s}" "$pkg"
+    done
+  done
+fi
+
+if [ "${SKIP_E2E:-}" != 1 ]; then
+  echo "== end-to-end tests (real quill server processes, real clients)"
+  go test -count=1 -timeout 20m ./tests/...
+fi
+echo "== all tests passed"
