@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -81,6 +82,7 @@ type broker struct {
 	replicas *replica.Manager
 	groups   *group.Coordinator
 	srv      *server.Server
+	admin    adminServer
 	cancel   context.CancelFunc
 }
 
@@ -147,9 +149,16 @@ func startBroker(cfg *config.Broker, logger *slog.Logger) (*broker, error) {
 		}
 	}
 
+	var observer server.Observer
+	b.admin, observer, err = newAdmin(b)
+	if err != nil {
+		b.abort()
+		return nil, err
+	}
+
 	var listeners []server.Listener
 	for _, l := range cfg.Listeners {
-		if slices_contains(cfg.ControllerListenerNames, l.Name) {
+		if slices.ContainsFunc(cfg.ControllerListenerNames, func(n string) bool { return strings.EqualFold(n, l.Name) }) {
 			continue
 		}
 		listeners = append(listeners, server.Listener{Name: l.Name, Host: l.Host, Port: l.Port})
@@ -160,10 +169,17 @@ func startBroker(cfg *config.Broker, logger *slog.Logger) (*broker, error) {
 		AutoCreateTopics:      cfg.AutoCreateTopicsEnable,
 		NumPartitions:         cfg.NumPartitions,
 		ReplicationFactor:     cfg.DefaultReplicationFactor,
+		ConnectionsMaxIdle:    time.Duration(cfg.ConnectionsMaxIdleMs) * time.Millisecond,
 		Logger:                logger,
 		Configs:               settings,
+		Observer:              observer,
 	}, b.ctrl, b.replicas, b.groups)
 	if err := b.srv.Start(); err != nil {
+		b.abort()
+		return nil, err
+	}
+	if err := b.admin.Start(); err != nil {
+		b.srv.Shutdown(context.Background())
 		b.abort()
 		return nil, err
 	}
@@ -179,15 +195,6 @@ func startBroker(cfg *config.Broker, logger *slog.Logger) (*broker, error) {
 		cfg.NodeID, strings.Join(addrs, ","), strings.Join(cfg.LogDirs, ",")),
 		"cluster", b.ctrl.Image().ClusterID)
 	return b, nil
-}
-
-func slices_contains(s []string, v string) bool {
-	for _, x := range s {
-		if strings.EqualFold(x, v) {
-			return true
-		}
-	}
-	return false
 }
 
 // advertised is the listener clients are told to connect to.
@@ -249,6 +256,7 @@ func (b *broker) stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	b.srv.Shutdown(ctx)
+	b.admin.Stop(ctx)
 	b.cancel()
 	b.groups.Close()
 	b.replicas.Close()

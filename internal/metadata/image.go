@@ -191,6 +191,8 @@ func (b *Builder) Apply(off int64, r Record) error {
 			Leader: pr.Leader, LeaderEpoch: pr.LeaderEpoch, PartitionEpoch: pr.PartitionEpoch,
 		}
 		switch {
+		case pr.Partition < 0:
+			return fmt.Errorf("metadata: negative partition %d of %s", pr.Partition, t.Name)
 		case int(pr.Partition) == len(t.Partitions):
 			t.Partitions = append(t.Partitions, p)
 		case int(pr.Partition) < len(t.Partitions):

@@ -56,7 +56,11 @@ func (s *Server) handleProduce(r *request, req *kmsg.ProduceRequest) (kmsg.Respo
 					err = oneBatchError(r.version, rp.Records)
 				default:
 					var res replica.AppendResult
+					n, size := batchCount(rp.Records), len(rp.Records)
 					res, err = p.AppendProduce(rp.Records, r.version >= 7)
+					if err == nil {
+						s.cfg.Observer.Produced(rt.Topic, rp.Partition, n, size)
+					}
 					sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
 				}
 			}
@@ -78,6 +82,14 @@ func (s *Server) handleProduce(r *request, req *kmsg.ProduceRequest) (kmsg.Respo
 		return nil, nil
 	}
 	return resp, nil
+}
+
+func batchCount(b []byte) int {
+	h, err := record.ParseHeader(b)
+	if err != nil {
+		return 0
+	}
+	return int(h.NumRecords)
 }
 
 func oneBatchError(version int16, b []byte) error {

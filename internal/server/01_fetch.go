@@ -131,16 +131,19 @@ func (s *Server) handleFetch(r *request, req *kmsg.FetchRequest) (kmsg.Response,
 			continue
 		}
 		if !done {
+			s.cfg.Observer.FetchWaiting(1)
 			timer := time.NewTimer(time.Until(deadline))
 			select {
 			case <-waiter.C:
 				timer.Stop()
+				s.cfg.Observer.FetchWaiting(-1)
 				continue
 			case <-timer.C:
 				results, _, _ = s.readParts(img, parts, req, committed, incremental)
 			case <-s.closing:
 				timer.Stop()
 			}
+			s.cfg.Observer.FetchWaiting(-1)
 		}
 		s.fillFetchResponse(resp, results, useIDs, sess != nil)
 		for _, e := range idErrs {
@@ -257,6 +260,9 @@ func (s *Server) fillFetchResponse(resp *kmsg.FetchResponse, results []partResul
 		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = res.hw, res.lso, res.logStart
 		rp.RecordBatches = res.records
 		rp.PreferredReadReplica = -1
+		if len(res.records) > 0 {
+			s.cfg.Observer.Fetched(sp.topic, sp.partition, len(res.records))
+		}
 		cur.Partitions = append(cur.Partitions, rp)
 		if session {
 			sp.sent = true

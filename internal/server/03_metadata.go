@@ -38,12 +38,6 @@ func (s *Server) handleMetadata(r *request, req *kmsg.MetadataRequest) (kmsg.Res
 	autoCreate := s.cfg.AutoCreateTopics && (r.version < 4 || req.AllowAutoTopicCreation)
 	var missing []string
 	for _, rt := range req.Topics {
-		if rt.Topic == nil && rt.TopicID != ([16]byte{}) {
-			if t := img.TopicIDs[metadata.UUID(rt.TopicID)]; t != nil {
-				continue
-			}
-			continue
-		}
 		if rt.Topic != nil && img.Topics[*rt.Topic] == nil && autoCreate && controller.ValidTopicName(*rt.Topic) == nil {
 			missing = append(missing, *rt.Topic)
 		}

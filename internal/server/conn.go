@@ -91,6 +91,14 @@ func isTimeout(err error) bool {
 }
 
 func (c *conn) readFrame() ([]byte, error) {
+	if idle := c.s.cfg.ConnectionsMaxIdle; idle > 0 && c.br.Buffered() == 0 && !c.stopping.Load() {
+		// connections.max.idle.ms: a connection with no request for this
+		// long is closed.
+		c.nc.SetReadDeadline(time.Now().Add(idle))
+		if c.stopping.Load() { // raced with stopReading: keep its deadline
+			c.nc.SetReadDeadline(time.Now())
+		}
+	}
 	if _, err := io.ReadFull(c.br, c.hdr[:]); err != nil {
 		return nil, err
 	}
@@ -203,7 +211,9 @@ func (c *conn) handle(frame []byte) error {
 			return err
 		}
 	}
+	start := time.Now()
 	resp, err := h.fn(&r)
+	s.cfg.Observer.Request(r.key, r.version, time.Since(start))
 	if err != nil {
 		return err
 	}

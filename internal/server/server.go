@@ -43,6 +43,8 @@ type Config struct {
 
 	// Configs answers DescribeConfigs and validates config changes.
 	Configs ConfigSource
+	// Observer sees requests, appends and fetches (metrics); nil: none.
+	Observer Observer
 }
 
 // Server is a running broker's protocol front end.
@@ -71,6 +73,9 @@ type Server struct {
 func New(cfg Config, ctrl *controller.Controller, replicas *replica.Manager, groups *group.Coordinator) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
 	}
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, ctrl: ctrl, replicas: replicas, groups: groups,
@@ -136,6 +141,8 @@ func (s *Server) accept(ln net.Listener, l Listener) {
 		s.mu.Unlock()
 		go func() {
 			defer s.wg.Done()
+			s.cfg.Observer.Connection(l.Name, 1)
+			defer s.cfg.Observer.Connection(l.Name, -1)
 			c.serve()
 			s.mu.Lock()
 			delete(s.conns, c)
