@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -206,4 +207,21 @@ func resultErr(what string, err error, msg string) error {
 func isTopicExists(err error) bool { return errors.Is(err, kerr.TopicAlreadyExists) }
 func isUnknownTopic(err error) bool {
 	return errors.Is(err, kerr.UnknownTopicOrPartition) || errors.Is(err, kerr.UnknownTopicID)
+}
+
+// reportFailures is the result of a command acting on total resources of
+// which errs failed. One resource: its error. Several: each error on
+// stderr, and a count as the result, so the root does not print the first
+// one twice.
+func reportFailures(stderr io.Writer, what string, errs []error, total int) error {
+	switch {
+	case len(errs) == 0:
+		return nil
+	case total == 1:
+		return errs[0]
+	}
+	for _, e := range errs {
+		fmt.Fprintln(stderr, "error:", e)
+	}
+	return &cliError{code: exitError, err: fmt.Errorf("%d of %d %s failed (see above)", len(errs), total, what)}
 }

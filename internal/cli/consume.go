@@ -8,11 +8,11 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -175,6 +175,20 @@ func runConsume(cmd *cobra.Command, g *globals, topics []string, o consumeOpts) 
 		return err
 	}
 	defer s.close()
+	// A misspelt topic would otherwise wait silently forever.
+	tds, err := s.adm.ListTopics(s.ctx, topics...)
+	if err != nil {
+		return s.explain(err)
+	}
+	for _, t := range topics {
+		if td, ok := tds[t]; !ok || td.Err != nil {
+			var terr error = kerr.UnknownTopicOrPartition
+			if ok {
+				terr = td.Err
+			}
+			return resultErr("topic "+t, terr, "")
+		}
+	}
 	ctx, stop := signal.NotifyContext(s.ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -241,9 +255,6 @@ loop:
 		// Leave the group now so the next member gets the partitions
 		// without waiting for the session timeout.
 		s.cl.LeaveGroupContext(commitCtx)
-	}
-	if runErr == nil && len(seenErrs) > 0 && printed == 0 && strings.Contains(fmt.Sprint(seenErrs), "UNKNOWN_TOPIC") {
-		runErr = &cliError{code: exitError, err: errors.New("no records: a topic does not exist; check the name with `quill topic list`")}
 	}
 	return runErr
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 func newGroupCmd() *cobra.Command {
@@ -175,6 +176,9 @@ func newGroupDescribeCmd(g *globals) *cobra.Command {
 				if err := l.Error(); err != nil {
 					return resultErr("describing group "+name, err, "")
 				}
+				if l.State == "Dead" && len(l.Members) == 0 && len(l.Lag) == 0 {
+					return resultErr("group "+name, kerr.GroupIDNotFound, "")
+				}
 				descs = append(descs, describeGroupLag(l))
 			}
 			w := cmd.OutOrStdout()
@@ -188,8 +192,12 @@ func newGroupDescribeCmd(g *globals) *cobra.Command {
 				if i > 0 {
 					fmt.Fprintln(w)
 				}
-				fmt.Fprintf(w, "Group: %s  State: %s  Protocol: %s/%s  Coordinator: %d  Members: %d  Total lag: %d\n\n",
-					d.Group, d.State, d.ProtocolType, d.Protocol, d.Coordinator, len(d.Members), d.TotalLag)
+				proto := d.ProtocolType
+				if d.Protocol != "" {
+					proto += " (" + d.Protocol + ")"
+				}
+				fmt.Fprintf(w, "Group: %s  State: %s  Protocol: %s  Coordinator: %d  Members: %d  Total lag: %d\n\n",
+					d.Group, d.State, proto, d.Coordinator, len(d.Members), d.TotalLag)
 				if len(d.Members) > 0 {
 					t := newTable(w, "MEMBER-ID", "CLIENT-ID", "HOST", "ASSIGNED")
 					for _, m := range d.Members {
@@ -236,23 +244,20 @@ func newGroupDeleteCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return s.explain(err)
 			}
-			var firstErr error
+			var errs []error
 			for _, name := range args {
 				r, ok := resps[name]
 				if !ok {
+					errs = append(errs, resultErr("deleting group "+name, fmt.Errorf("not in the broker's response"), ""))
 					continue
 				}
 				if r.Err != nil {
-					err := resultErr("deleting group "+name, r.Err, "")
-					fmt.Fprintln(cmd.ErrOrStderr(), "error:", err)
-					if firstErr == nil {
-						firstErr = err
-					}
+					errs = append(errs, resultErr("deleting group "+name, r.Err, ""))
 					continue
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "Deleted group %s\n", name)
 			}
-			return firstErr
+			return reportFailures(cmd.ErrOrStderr(), "groups", errs, len(args))
 		},
 	}
 	return c
@@ -312,21 +317,19 @@ members of the group are subscribed to the topic.`,
 			if err != nil {
 				return s.explain(err)
 			}
-			var firstErr error
+			var errs []error
+			total := 0
 			for _, tp := range set.Sorted() {
 				for _, p := range tp.Partitions {
+					total++
 					if perr, ok := resps.Lookup(tp.Topic, p); ok && perr != nil {
-						err := resultErr(fmt.Sprintf("deleting offset of %s[%d]", tp.Topic, p), perr, "")
-						fmt.Fprintln(cmd.ErrOrStderr(), "error:", err)
-						if firstErr == nil {
-							firstErr = err
-						}
+						errs = append(errs, resultErr(fmt.Sprintf("deleting offset of %s[%d]", tp.Topic, p), perr, ""))
 						continue
 					}
 					fmt.Fprintf(cmd.OutOrStdout(), "Deleted offset of group %s for %s[%d]\n", args[0], tp.Topic, p)
 				}
 			}
-			return firstErr
+			return reportFailures(cmd.ErrOrStderr(), "partitions", errs, total)
 		},
 	}
 	c.Flags().StringArrayVarP(&topics, "topic", "t", nil, "TOPIC or TOPIC:P,P (repeatable)")

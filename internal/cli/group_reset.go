@@ -73,7 +73,7 @@ selects every partition the group has committed offsets for.`,
 	f.StringVar(&o.toDatetime, "to-datetime", "", "reset to the first offset at or after this time")
 	f.Int64Var(&o.toOffset, "to-offset", 0, "reset to this offset")
 	f.Int64Var(&o.shiftBy, "shift-by", 0, "move the committed offset by N")
-	f.BoolVar(&o.dryRun, "dry-run", true, "only print the plan (the default)")
+	f.BoolVar(&o.dryRun, "dry-run", true, "only print the plan; on unless --execute is given")
 	f.BoolVar(&o.execute, "execute", false, "commit the new offsets")
 	addOutputFlag(c, &o.output)
 	return c

@@ -103,7 +103,10 @@ func TestGroupDescribeAndResetOffsets(t *testing.T) {
 	}
 
 	mustQuill(t, b, "", "group", "delete", group)
-	if r := quill(t, b, "", "group", "delete", group); r.code != exitError {
-		t.Errorf("deleting a deleted group: code %d", r.code)
+	if r := quill(t, b, "", "group", "delete", group); r.code != exitError || r.stderr != "" {
+		t.Errorf("deleting a deleted group: code %d, stderr %q", r.code, r.stderr)
+	}
+	if r := quill(t, b, "", "group", "describe", group); r.code != exitError || !strings.Contains(r.err.Error(), "quill group list") {
+		t.Errorf("describing a deleted group: code %d, err %v", r.code, r.err)
 	}
 }

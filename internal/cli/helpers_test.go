@@ -39,7 +39,18 @@ func testBrokers(t *testing.T) string {
 // runs against a shared real broker.
 func uniqueName(t *testing.T, what string) string {
 	clean := regexp.MustCompile(`[^a-zA-Z0-9]+`).ReplaceAllString(t.Name(), "-")
-	return fmt.Sprintf("%s-%s-%d", strings.ToLower(clean), what, time.Now().UnixNano()%1e9)
+	name := fmt.Sprintf("%s-%s-%d", strings.ToLower(clean), what, time.Now().UnixNano()%1e9)
+	if b := os.Getenv("QUILL_TEST_BROKERS"); b != "" {
+		// A shared broker outlives the test: leave it as found.
+		t.Cleanup(func() {
+			if what == "g" {
+				quill(t, b, "", "group", "delete", name)
+			} else {
+				quill(t, b, "", "topic", "delete", name, "--if-exists")
+			}
+		})
+	}
+	return name
 }
 
 type result struct {

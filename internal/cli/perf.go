@@ -105,7 +105,7 @@ func newPerfSubCmd(g *globals, mode, short string) *cobra.Command {
 		f.Int32Var(&o.partitions, "partitions", 0, "create the topic with this many partitions if it is missing")
 		f.Int16Var(&o.rf, "replication-factor", -1, "replication factor when creating the topic (-1: broker default)")
 		f.Int32Var(&o.batchMax, "batch-max-bytes", 0, "maximum bytes per batch (0: client default, 1MB)")
-		f.IntVar(&o.lingerMs, "linger-ms", 0, "wait up to this many ms to fill batches")
+		f.IntVar(&o.lingerMs, "linger-ms", 5, "wait up to this many ms to fill batches (Kafka's linger.ms default: 5)")
 		f.BoolVar(&o.idempotent, "idempotent", false, "idempotent producers (needs --acks all)")
 	}
 	if mode != "produce" {
@@ -160,10 +160,8 @@ func runPerf(cmd *cobra.Command, g *globals, mode, topic string, o perfOpts) err
 		return err
 	}
 	defer admin.close()
-	if mode != "consume" {
-		if err := ensurePerfTopic(admin, topic, o.partitions, o.rf); err != nil {
-			return err
-		}
+	if err := ensurePerfTopic(admin, topic, o.partitions, o.rf); err != nil {
+		return err
 	}
 	parent := cmd.Context()
 	if parent == nil {
@@ -218,7 +216,7 @@ func ensurePerfTopic(s *session, topic string, partitions int32, rf int16) error
 		return resultErr("topic "+topic, td.Err, "")
 	}
 	if partitions <= 0 {
-		return &cliError{code: exitError, err: fmt.Errorf("topic %s does not exist: pass --partitions N to create it, or create it with `quill topic create`", topic)}
+		return &cliError{code: exitError, err: fmt.Errorf("topic %s does not exist: create it with `quill topic create` (perf produce and e2e: or pass --partitions N)", topic)}
 	}
 	r, err := s.adm.CreateTopic(s.ctx, partitions, rf, nil, topic)
 	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
@@ -283,14 +281,23 @@ func (r *perfRun) produceLoad(ctx context.Context, popts []kgo.Opt, stamp bool) 
 	var wg sync.WaitGroup
 	errs := make(chan error, 2*r.o.producers)
 	per := r.o.numRecords / int64(r.o.producers)
+	// Connect every producer before any starts, so a failure leaves
+	// nothing running.
+	sessions := make([]*session, 0, r.o.producers)
 	for i := 0; i < r.o.producers; i++ {
+		s, err := r.g.open(r.cmd, false, opts...)
+		if err != nil {
+			for _, s := range sessions {
+				s.close()
+			}
+			return err
+		}
+		sessions = append(sessions, s)
+	}
+	for i, s := range sessions {
 		n := per
 		if i == 0 {
 			n += r.o.numRecords % int64(r.o.producers)
-		}
-		s, err := r.g.open(r.cmd, false, opts...)
-		if err != nil {
-			return err
 		}
 		wg.Add(1)
 		go func() {

@@ -61,11 +61,11 @@ acknowledged, with the first failures printed.`,
 	f.StringVarP(&o.file, "file", "f", "", "read lines from FILE instead of stdin")
 	f.StringVarP(&o.keySep, "key-separator", "K", "", "split each line at the first SEP into key and value")
 	f.StringArrayVarP(&o.headers, "header", "H", nil, "record header KEY=VALUE added to every record (repeatable)")
-	f.Int32VarP(&o.partition, "partition", "p", -1, "produce to this partition (-1: partition by key, round-robin-ish without)")
+	f.Int32VarP(&o.partition, "partition", "p", -1, "produce to this partition (-1: hash the key; keyless records are spread)")
 	f.StringVar(&o.acks, "acks", "all", "acknowledgement: all (-1), 1 (leader) or 0 (none)")
 	f.StringVarP(&o.compression, "compression", "z", "none", "compression: none, gzip, snappy, lz4 or zstd")
 	f.BoolVar(&o.idempotent, "idempotent", false, "idempotent producer (needs --acks all)")
-	f.IntVar(&o.lingerMs, "linger-ms", 0, "wait up to this many ms to fill batches")
+	f.IntVar(&o.lingerMs, "linger-ms", 10, "wait up to this many ms to fill batches (0: send at once)")
 	f.Int32Var(&o.maxBatchSize, "batch-max-bytes", 0, "maximum bytes per batch (0: client default, 1MB)")
 	return c
 }
@@ -98,9 +98,7 @@ func producerOpts(acks, compression string, idempotent bool, lingerMs int, batch
 	if lingerMs < 0 {
 		return nil, usageErrorf("--linger-ms must not be negative")
 	}
-	if lingerMs > 0 {
-		opts = append(opts, kgo.ProducerLinger(time.Duration(lingerMs)*time.Millisecond))
-	}
+	opts = append(opts, kgo.ProducerLinger(time.Duration(lingerMs)*time.Millisecond))
 	if batchMax < 0 {
 		return nil, usageErrorf("--batch-max-bytes must not be negative")
 	}

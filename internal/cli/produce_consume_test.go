@@ -104,3 +104,18 @@ func TestProduceFailureExitsNonZero(t *testing.T) {
 		t.Errorf("err %v\nstderr %q", r.err, r.stderr)
 	}
 }
+
+func TestMissingTopicIsExplained(t *testing.T) {
+	b := testBrokers(t)
+	topic := uniqueName(t, "t") // never created
+	for _, args := range [][]string{
+		{"consume", topic},
+		{"produce", topic},
+		{"topic", "describe", topic},
+	} {
+		r := quill(t, b, "x\n", args...)
+		if r.code != exitError || !strings.Contains(r.err.Error(), "UNKNOWN_TOPIC_OR_PARTITION") || !strings.Contains(r.err.Error(), "quill topic list") {
+			t.Errorf("%v: code %d err %v", args, r.code, r.err)
+		}
+	}
+}

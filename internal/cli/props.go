@@ -74,7 +74,8 @@ func splitProperty(s string) (string, string, error) {
 	if key == "" {
 		return "", "", fmt.Errorf("missing key in %q", s)
 	}
-	return key, unescapeProperty(rest), nil
+	// Kafka trims values when it parses them; trailing blanks are never meant.
+	return key, strings.TrimSpace(unescapeProperty(rest)), nil
 }
 
 func unescapeProperty(s string) string {

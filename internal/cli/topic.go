@@ -71,23 +71,19 @@ the broker's defaults (num.partitions, default.replication.factor) apply.`,
 			if err != nil {
 				return s.explain(err)
 			}
-			var firstErr error
+			var errs []error
 			for _, r := range resps.Sorted() {
 				if r.Err != nil {
 					if ifNotExists && isTopicExists(r.Err) {
 						fmt.Fprintf(cmd.OutOrStdout(), "Topic %s already exists\n", r.Topic)
 						continue
 					}
-					err := resultErr("creating topic "+r.Topic, r.Err, r.ErrMessage)
-					fmt.Fprintln(cmd.ErrOrStderr(), "error:", err)
-					if firstErr == nil {
-						firstErr = err
-					}
+					errs = append(errs, resultErr("creating topic "+r.Topic, r.Err, r.ErrMessage))
 					continue
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "Created topic %s (partitions: %d, replication factor: %d)\n", r.Topic, r.NumPartitions, r.ReplicationFactor)
 			}
-			return firstErr
+			return reportFailures(cmd.ErrOrStderr(), "topics", errs, len(resps))
 		},
 	}
 	c.Flags().Int32VarP(&partitions, "partitions", "p", -1, "number of partitions (-1: broker default)")
@@ -372,22 +368,18 @@ func newTopicDeleteCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return s.explain(err)
 			}
-			var firstErr error
+			var errs []error
 			for _, r := range resps.Sorted() {
 				if r.Err != nil {
 					if ifExists && isUnknownTopic(r.Err) {
 						continue
 					}
-					err := resultErr("deleting topic "+r.Topic, r.Err, r.ErrMessage)
-					fmt.Fprintln(cmd.ErrOrStderr(), "error:", err)
-					if firstErr == nil {
-						firstErr = err
-					}
+					errs = append(errs, resultErr("deleting topic "+r.Topic, r.Err, r.ErrMessage))
 					continue
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "Deleted topic %s\n", r.Topic)
 			}
-			return firstErr
+			return reportFailures(cmd.ErrOrStderr(), "topics", errs, len(resps))
 		},
 	}
 	c.Flags().BoolVar(&ifExists, "if-exists", false, "succeed if a topic does not exist")

@@ -3,6 +3,8 @@ package cli
 import (
 	"strings"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kfake"
 )
 
 func TestTopicLifecycle(t *testing.T) {
@@ -93,5 +95,39 @@ func TestTopicLifecycle(t *testing.T) {
 	mustQuill(t, b, "", "topic", "delete", topic, "--if-exists")
 	if r := quill(t, b, "", "topic", "delete", topic); r.code != exitError {
 		t.Errorf("delete missing: code %d", r.code)
+	}
+	// Several topics, some failing: each failure on stderr, a count as the error.
+	r = quill(t, b, "", "topic", "delete", uniqueName(t, "t"), topic)
+	if r.code != exitError || !strings.Contains(r.err.Error(), "2 of 2 topics failed") || strings.Count(r.stderr, "error:") != 2 {
+		t.Errorf("multi delete: code %d err %v stderr %q", r.code, r.err, r.stderr)
+	}
+}
+
+// With several brokers, describe shows every replica and the ISR, and
+// cluster info every broker. Needs kfake: a test broker has one node.
+func TestDescribeReplicatedTopic(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	b := strings.Join(c.ListenAddrs(), ",")
+	info := decodeJSON[clusterInfo](t, mustQuill(t, b, "", "cluster", "info", "-o", "json").stdout)
+	if len(info.Brokers) != 3 {
+		t.Errorf("cluster info brokers: %+v", info.Brokers)
+	}
+	mustQuill(t, b, "", "topic", "create", "rep", "-p", "2", "-r", "3")
+	mustQuill(t, b, "a\nb\nc\n", "produce", "rep", "-p", "1")
+	d := decodeJSON[topicDescription](t, mustQuill(t, b, "", "topic", "describe", "rep", "-o", "json").stdout)
+	for _, p := range d.Partitions {
+		if len(p.Replicas) != 3 || len(p.ISR) != 3 {
+			t.Errorf("partition %d: replicas %v isr %v", p.Partition, p.Replicas, p.ISR)
+		}
+	}
+	if p := d.Partitions[1]; p.LogEndOffset != 3 || p.SizeBytes <= 0 {
+		t.Errorf("partition 1: end %d size %d", p.LogEndOffset, p.SizeBytes)
+	}
+	if r := quill(t, b, "", "topic", "create", "rep4", "-r", "4"); r.code != exitError || !strings.Contains(r.err.Error(), "quill cluster info") {
+		t.Errorf("rf 4 on 3 brokers: code %d err %v", r.code, r.err)
 	}
 }

@@ -147,6 +147,10 @@ type Broker struct {
 	SuperUsers                []string
 	AuthorizerClassName       string
 	AllowEveryoneIfNoACLFound bool
+	SASLJAASConfig            string
+	// ListenerOverrides holds the listener.name.<name>.<key> settings, by
+	// full key with the listener name lower-cased (see ListenerValue).
+	ListenerOverrides map[string]string
 
 	// raw holds the keys set by the file or overrides, as given (trimmed).
 	raw map[string]string
@@ -222,6 +226,9 @@ func Load(path string, overrides []string) (*Broker, []Warning, error) {
 // set checks and records one key. It does not resolve derived fields; call
 // finish afterwards.
 func (b *Broker) set(key, value, where string) ([]Warning, error) {
+	if strings.HasPrefix(key, listenerPrefix) {
+		return b.setListenerOverride(key, value, where)
+	}
 	k, ok := brokerKeyIndex[key]
 	if !ok {
 		msg := "unknown broker config; ignored"

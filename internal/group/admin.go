@@ -22,11 +22,16 @@ func (c *Coordinator) handleDescribeGroups(req *kmsg.DescribeGroupsRequest) kmsg
 		switch {
 		case code != 0:
 			rg.ErrorCode = code
-		case g == nil:
+		case g == nil || g.cg != nil:
+			// KIP-848 groups are described by ConsumerGroupDescribe.
+			msg := "Group " + id + " not found."
+			if g != nil {
+				g.mu.Unlock()
+				msg = "Group " + id + " is not a classic group."
+			}
 			rg.State = stateDead.String()
 			if req.Version >= 6 {
 				rg.ErrorCode = kerr.GroupIDNotFound.Code
-				msg := "Group " + id + " not found."
 				rg.ErrorMessage = &msg
 			}
 		default:
@@ -60,8 +65,8 @@ func (g *group) describe(rg *kmsg.DescribeGroupsResponseGroup) {
 	}
 }
 
-// ListGroups v0-v5. v4 filters by state, v5 by type; every Quill group is
-// of type "classic".
+// ListGroups v0-v5. v4 filters by state, v5 by type ("classic", or
+// "consumer" for KIP-848 groups, whose states are KIP-848's).
 func (c *Coordinator) handleListGroups(req *kmsg.ListGroupsRequest) kmsg.Response {
 	resp := kmsg.NewPtrListGroupsResponse()
 	resp.SetVersion(req.Version)
@@ -79,6 +84,10 @@ func (c *Coordinator) handleListGroups(req *kmsg.ListGroupsRequest) kmsg.Respons
 		lg.ProtocolType = g.protocolType
 		lg.GroupState = g.state.String()
 		lg.GroupType = "classic"
+		if g.cg != nil {
+			lg.GroupState = g.cg.state()
+			lg.GroupType = "consumer"
+		}
 		g.mu.Unlock()
 		if (req.Version >= 4 && !match(req.StatesFilter, lg.GroupState)) || (req.Version >= 5 && !match(req.TypesFilter, lg.GroupType)) {
 			continue
@@ -119,11 +128,10 @@ func (c *Coordinator) deleteGroup(ctx context.Context, id string) int16 {
 		return kerr.GroupIDNotFound.Code
 	}
 	defer g.mu.Unlock()
-	switch g.state {
-	case stateDead:
+	switch {
+	case g.state == stateDead:
 		return kerr.GroupIDNotFound.Code
-	case stateEmpty:
-	default:
+	case g.state != stateEmpty, g.cg != nil && len(g.cg.members) > 0:
 		return kerr.NonEmptyGroup.Code
 	}
 	var recs []Record

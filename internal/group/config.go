@@ -20,6 +20,10 @@ type Config struct {
 	// OffsetsRetentionCheckInterval is offsets.retention.check.interval.ms
 	// (10m). Zero means the default.
 	OffsetsRetentionCheckInterval time.Duration
+
+	// KIP-848 consumer groups. Zero means the default.
+	ConsumerSessionTimeout    time.Duration // group.consumer.session.timeout.ms (45s)
+	ConsumerHeartbeatInterval time.Duration // group.consumer.heartbeat.interval.ms (5s)
 }
 
 // DefaultConfig returns Kafka's defaults.
@@ -33,6 +37,8 @@ func DefaultConfig() Config {
 		OffsetsRetention:              7 * 24 * time.Hour,
 		OffsetMetadataMaxBytes:        4096,
 		OffsetsRetentionCheckInterval: 10 * time.Minute,
+		ConsumerSessionTimeout:        45 * time.Second,
+		ConsumerHeartbeatInterval:     5 * time.Second,
 	}
 }
 

@@ -1,6 +1,8 @@
 // Package group is Quill's group coordinator for the classic consumer group
 // protocol (JoinGroup/SyncGroup/Heartbeat/LeaveGroup) and for committed
-// offsets, persisted in Kafka's __consumer_offsets formats through a Store.
+// offsets, persisted in Kafka's __consumer_offsets formats through a Store,
+// plus a first, not yet persisted, version of KIP-848 consumer groups
+// (ConsumerGroupHeartbeat/ConsumerGroupDescribe, consumer.go).
 //
 // The server owns the wire and FindCoordinator: it hands decoded kmsg
 // requests to Coordinator.Handle and encodes the responses. Which
@@ -61,6 +63,7 @@ type Coordinator struct {
 	groups    map[string]*group
 	closed    bool
 	retention stopper
+	topics    TopicMetadata // nil until SetTopicMetadata: no KIP-848 groups
 }
 
 // New returns a coordinator that leads no partition until Load is called.
@@ -82,6 +85,12 @@ func newCoordinator(cfg Config, store Store, logger *slog.Logger, clk clock) *Co
 	}
 	if cfg.MaxSessionTimeout <= 0 {
 		cfg.MaxSessionTimeout = def.MaxSessionTimeout
+	}
+	if cfg.ConsumerSessionTimeout <= 0 {
+		cfg.ConsumerSessionTimeout = def.ConsumerSessionTimeout
+	}
+	if cfg.ConsumerHeartbeatInterval <= 0 {
+		cfg.ConsumerHeartbeatInterval = def.ConsumerHeartbeatInterval
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -179,7 +188,11 @@ func (c *Coordinator) Load(partition int32) error {
 		g.mu.Unlock()
 	}
 	st.loaded = true
-	c.log.Info("group: loaded partition", "partition", partition, "groups", len(loaded))
+	if len(loaded) > 0 {
+		c.log.Info("group: loaded partition", "partition", partition, "groups", len(loaded))
+	} else {
+		c.log.Debug("group: loaded partition", "partition", partition)
+	}
 	return nil
 }
 
@@ -417,6 +430,8 @@ func SupportedVersions() map[int16]VersionRange {
 		16: {0, 5}, // ListGroups
 		42: {0, 3}, // DeleteGroups
 		47: {0, 0}, // OffsetDelete
+		68: {0, 1}, // ConsumerGroupHeartbeat, once SetTopicMetadata is called
+		69: {0, 1}, // ConsumerGroupDescribe
 	}
 }
 
@@ -446,6 +461,10 @@ func (c *Coordinator) Handle(ctx context.Context, req kmsg.Request) (kmsg.Respon
 		return c.handleDeleteGroups(ctx, r), nil
 	case *kmsg.OffsetDeleteRequest:
 		return c.handleOffsetDelete(ctx, r), nil
+	case *kmsg.ConsumerGroupHeartbeatRequest:
+		return c.handleConsumerGroupHeartbeat(ctx, r), nil
+	case *kmsg.ConsumerGroupDescribeRequest:
+		return c.handleConsumerGroupDescribe(r), nil
 	default:
 		return nil, fmt.Errorf("group coordinator does not serve API key %d", req.Key())
 	}

@@ -146,6 +146,8 @@ type group struct {
 	newMemberAdded bool    // a member joined during the current initial delay
 
 	offsets map[string]map[int32]offsetEntry
+
+	cg *consumerGroup // non-nil for a KIP-848 consumer group (state stays Empty)
 }
 
 func newGroup(c *Coordinator, id string, partition int32) *group {
@@ -162,12 +164,15 @@ func newGroup(c *Coordinator, id string, partition int32) *group {
 	}
 }
 
-func newMemberID(prefix string) string {
+func newMemberID(prefix string) string { return prefix + "-" + newUUID() }
+
+// newUUID returns a random (version 4) UUID in its text form.
+func newUUID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%s-%x-%x-%x-%x-%x", prefix, b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 // REQUIRES: g.mu held (for all methods below).
@@ -582,6 +587,11 @@ func (g *group) kill(code int16) {
 	}
 	for id := range g.pending {
 		g.removePending(id)
+	}
+	if g.cg != nil {
+		for _, m := range g.cg.members {
+			g.stopCGTimers(m)
+		}
 	}
 	g.state = stateDead
 }

@@ -100,6 +100,13 @@ func (g *group) join(ctx context.Context, req *kmsg.JoinGroupRequest, ci clientI
 		}
 	}
 
+	if g.cg != nil && len(g.cg.members) == 0 {
+		g.cg = nil // an empty consumer group turns classic, keeping its offsets
+	}
+	if g.cg != nil {
+		// Bridging classic members into KIP-848 groups is not done yet.
+		return fail(kerr.InconsistentGroupProtocol.Code)
+	}
 	if req.MemberID == "" {
 		if !g.supportsProtocols(req.ProtocolType, req.Protocols, "") {
 			return fail(kerr.InconsistentGroupProtocol.Code)

@@ -66,7 +66,7 @@ func (c *Coordinator) handleOffsetCommit(ctx context.Context, req *kmsg.OffsetCo
 		return resp
 	}
 	defer g.mu.Unlock()
-	if code := g.validateOffsetCommit(generation, memberID, req.InstanceID); code != 0 {
+	if code := g.validateOffsetCommit(req.Version, generation, memberID, req.InstanceID); code != 0 {
 		setAll(code)
 		return resp
 	}
@@ -125,9 +125,12 @@ func (c *Coordinator) handleOffsetCommit(ctx context.Context, req *kmsg.OffsetCo
 
 // validateOffsetCommit follows Kafka's ClassicGroup.validateOffsetCommit.
 // REQUIRES: g.mu held.
-func (g *group) validateOffsetCommit(generation int32, memberID string, instanceID *string) int16 {
+func (g *group) validateOffsetCommit(version int16, generation int32, memberID string, instanceID *string) int16 {
 	if g.state == stateDead {
 		return kerr.CoordinatorNotAvailable.Code
+	}
+	if g.cg != nil {
+		return g.validateConsumerOffsetCommit(version, generation, memberID)
 	}
 	if generation < 0 && g.state == stateEmpty {
 		return 0 // admin tools and consumers without group management
@@ -192,7 +195,7 @@ type fetchedTopic struct {
 
 // fetchOffsets returns a group's offsets for topics (nil: every committed
 // topic). Unknown offsets are -1 with empty metadata and no error.
-func (c *Coordinator) fetchOffsets(groupID string, topics []fetchTopic) (int16, []fetchedTopic) {
+func (c *Coordinator) fetchOffsets(groupID string, memberID *string, memberEpoch int32, topics []fetchTopic) (int16, []fetchedTopic) {
 	if groupID == "" {
 		return kerr.InvalidGroupID.Code, nil
 	}
@@ -203,6 +206,9 @@ func (c *Coordinator) fetchOffsets(groupID string, topics []fetchTopic) (int16, 
 	var offsets map[string]map[int32]offsetEntry
 	if g != nil {
 		defer g.mu.Unlock()
+		if code := g.validateConsumerOffsetFetch(memberID, memberEpoch); code != 0 {
+			return code, nil
+		}
 		offsets = g.offsets
 	}
 	if topics == nil {
@@ -255,7 +261,7 @@ func (c *Coordinator) handleOffsetFetch(req *kmsg.OffsetFetchRequest) kmsg.Respo
 					topics = append(topics, fetchTopic{t.Topic, t.Partitions})
 				}
 			}
-			code, fetched := c.fetchOffsets(rg.Group, topics)
+			code, fetched := c.fetchOffsets(rg.Group, rg.MemberID, rg.MemberEpoch, topics)
 			og := kmsg.NewOffsetFetchResponseGroup()
 			og.Group = rg.Group
 			og.ErrorCode = code
@@ -282,7 +288,7 @@ func (c *Coordinator) handleOffsetFetch(req *kmsg.OffsetFetchRequest) kmsg.Respo
 	if req.Topics == nil && req.Version >= 2 {
 		topics = nil
 	}
-	code, fetched := c.fetchOffsets(req.Group, topics)
+	code, fetched := c.fetchOffsets(req.Group, nil, -1, topics)
 	if code != 0 {
 		if req.Version >= 2 {
 			resp.ErrorCode = code
@@ -319,6 +325,9 @@ func (c *Coordinator) handleOffsetFetch(req *kmsg.OffsetFetchRequest) kmsg.Respo
 // metadata, or the first rebalance still choosing a protocol): callers then
 // treat every topic as subscribed. REQUIRES: g.mu held.
 func (g *group) subscribedTopics() (topics map[string]bool, ok bool) {
+	if g.cg != nil {
+		return g.cg.subscribed(), true
+	}
 	topics = make(map[string]bool)
 	if len(g.members) == 0 {
 		return topics, true
@@ -409,6 +418,8 @@ func (g *group) expiredOffsets(now time.Time) []topicPartition {
 	var skip map[string]bool
 	useState := false
 	switch {
+	case g.cg != nil:
+		skip = g.cg.subscribed()
 	case g.protocolType == "":
 	case g.state == stateEmpty:
 		useState = !g.stateTime.IsZero()
@@ -458,7 +469,8 @@ func (c *Coordinator) expireOffsets() {
 		for _, ps := range g.offsets {
 			remaining += len(ps)
 		}
-		deleteGroup := g.state == stateEmpty && len(g.pending) == 0 && remaining == len(expired)
+		deleteGroup := g.state == stateEmpty && len(g.pending) == 0 && remaining == len(expired) &&
+			(g.cg == nil || len(g.cg.members) == 0)
 		if deleteGroup {
 			recs = append(recs, groupTombstone(g.id))
 		}

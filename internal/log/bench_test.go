@@ -37,7 +37,7 @@ func BenchmarkAppend(b *testing.B) {
 	}
 }
 
-// benchLog fills a 256 MiB segment with 1 KiB batches.
+// benchLog fills a 64 MiB segment with ~1 KiB batches.
 func benchLog(b *testing.B) (*Log, int64) {
 	cfg := testConfig()
 	l := openT(b, b.TempDir(), cfg, Options{})
@@ -119,5 +119,20 @@ func BenchmarkRead(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkRecover measures an unclean open that re-checks a 64 MiB
+// segment of ~1 KiB batches.
+func BenchmarkRecover(b *testing.B) {
+	l, _ := benchLog(b)
+	dir := l.Dir()
+	size := l.Size()
+	l.Close()
+	b.SetBytes(size)
+	b.ResetTimer()
+	for range b.N {
+		l := openT(b, dir, testConfig(), Options{})
+		l.Close()
 	}
 }

@@ -10,7 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// Config is a partition log's configuration, with Kafka's topic config names.
+// Config is a partition log's configuration, with Kafka's topic config
+// names. Start from DefaultConfig: zero values mean zero (see normalized).
 type Config struct {
 	SegmentBytes       int64 // segment.bytes
 	SegmentMs          int64 // segment.ms: roll when the segment's first batch is older than this (<=0: never)
@@ -51,26 +52,23 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// normalized fills zero values with defaults, so a zero Config works.
+// normalized replaces values the log cannot work with: a non-positive
+// segment.bytes or segment.index.bytes and a negative index.interval.bytes
+// take Kafka's defaults. The rest is taken as given (retention.ms = 0 means
+// "delete at once", as in Kafka), so start from DefaultConfig.
 func (c Config) normalized() Config {
 	d := DefaultConfig()
 	if c.SegmentBytes <= 0 {
 		c.SegmentBytes = d.SegmentBytes
 	}
 	c.SegmentBytes = min(c.SegmentBytes, math.MaxInt32)
-	if c.IndexIntervalBytes <= 0 {
+	if c.IndexIntervalBytes < 0 {
 		c.IndexIntervalBytes = d.IndexIntervalBytes
 	}
 	if c.SegmentIndexBytes <= 0 {
 		c.SegmentIndexBytes = d.SegmentIndexBytes
 	}
 	c.SegmentIndexBytes = max(c.SegmentIndexBytes, timeEntrySize)
-	if c.RetentionMs == 0 {
-		c.RetentionMs = d.RetentionMs
-	}
-	if c.RetentionBytes == 0 {
-		c.RetentionBytes = d.RetentionBytes
-	}
 	if c.FileDeleteDelayMs < 0 {
 		c.FileDeleteDelayMs = 0
 	}

@@ -7,6 +7,7 @@
 // A data dir holds one directory per partition plus three files:
 //
 //	<data dir>/
+//	  .lock                                flock held while a process uses the dir
 //	  .kafka_cleanshutdown                 marker: written last by a clean
 //	                                       shutdown, removed at startup
 //	  recovery-point-offset-checkpoint     0 / N / "topic partition offset"

@@ -185,8 +185,11 @@ func (l *Log) appendLocked(data []byte, hs []record.Header) error {
 			return err
 		}
 		seg := l.mu.segs[len(l.mu.segs)-1]
+		// Later batches join the run while they fit the segment's size and
+		// relative offsets (time and index-full rolls wait for the next call).
 		n, size := 1, int64(hs[0].Size())
-		for n < len(hs) && !l.shouldRoll(seg, seg.size+size+int64(hs[n].Size()), hs[n], cfg) {
+		for n < len(hs) && seg.size+size+int64(hs[n].Size()) <= cfg.SegmentBytes &&
+			hs[n].LastOffset()-seg.base <= math.MaxInt32 {
 			size += int64(hs[n].Size())
 			n++
 		}
@@ -287,7 +290,7 @@ func (l *Log) maybeRollLocked(h record.Header, cfg Config) error {
 		return fmt.Errorf("%w: batch of %d bytes exceeds segment.bytes %d", ErrTooLarge, h.Size(), cfg.SegmentBytes)
 	}
 	if !l.shouldRoll(seg, seg.size+int64(h.Size()), h, cfg) {
-		if seg.size == 0 && h.BaseOffset > seg.base && h.BaseOffset-seg.base > math.MaxInt32 {
+		if seg.size == 0 && h.LastOffset()-seg.base > math.MaxInt32 {
 			return l.replaceEmptyActiveLocked(h.BaseOffset)
 		}
 		return nil
@@ -538,6 +541,9 @@ func (l *Log) Close() error {
 	active := l.mu.segs[len(l.mu.segs)-1]
 	active.finishTimeIndex()
 	err := l.Flush()
+	if werr := active.writeIndexes(true); err == nil {
+		err = werr // the final time index entry, even if no data was unflushed
+	}
 	l.flushMu.Lock()
 	l.mu.Lock()
 	l.mu.closed = true
@@ -551,9 +557,10 @@ func (l *Log) Close() error {
 	}
 	l.delMu.Lock()
 	for s, t := range l.delPending {
-		if t.Stop() {
-			s.closeAndRemove()
-		}
+		// Whether or not the timer already fired, its callback finds the
+		// entry gone and leaves the removal to us.
+		t.Stop()
+		s.closeAndRemove()
 		delete(l.delPending, s)
 	}
 	l.delMu.Unlock()

@@ -21,6 +21,7 @@ const (
 	CleanShutdownFile         = ".kafka_cleanshutdown"
 	RecoveryPointCheckpoint   = "recovery-point-offset-checkpoint"
 	LogStartOffsetCheckpoint  = "log-start-offset-checkpoint"
+	lockFile                  = ".lock"
 	deleteDirSuffix           = "-delete"
 	defaultCheckpointInterval = 60 * time.Second
 	defaultFlushCheckInterval = time.Second
@@ -32,6 +33,7 @@ type Manager struct {
 	dirs   []string
 	logger *slog.Logger
 	clean  map[string]bool // the data dir had the clean-shutdown marker at open
+	locks  []*os.File      // flocked <dir>/.lock files
 
 	ckptMu sync.Mutex // serializes Checkpoint
 
@@ -80,10 +82,21 @@ func OpenManager(dirs []string, logger *slog.Logger) (*Manager, error) {
 	m.mu.starts = map[string]map[TopicPartition]int64{}
 	m.mu.plocks = map[TopicPartition]*sync.Mutex{}
 	m.mu.opening = map[string]int{}
+	opened := false
+	defer func() {
+		if !opened {
+			m.unlock()
+		}
+	}()
 	for _, d := range dirs {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
+		lf, err := lockDir(filepath.Join(d, lockFile))
+		if err != nil {
+			return nil, err
+		}
+		m.locks = append(m.locks, lf)
 		marker := filepath.Join(d, CleanShutdownFile)
 		if _, err := os.Stat(marker); err == nil {
 			m.clean[d] = true
@@ -118,7 +131,15 @@ func OpenManager(dirs []string, logger *slog.Logger) (*Manager, error) {
 			}
 		}
 	}
+	opened = true
 	return m, nil
+}
+
+func (m *Manager) unlock() {
+	for _, f := range m.locks {
+		f.Close()
+	}
+	m.locks = nil
 }
 
 // HadCleanShutdown reports whether dir had the clean-shutdown marker.
@@ -495,6 +516,7 @@ func (m *Manager) Close() error {
 	if err := m.Checkpoint(); err != nil && first == nil {
 		first = err
 	}
+	defer m.unlock()
 	if first != nil {
 		return first
 	}

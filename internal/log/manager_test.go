@@ -188,6 +188,7 @@ func TestManagerUncleanRestart(t *testing.T) {
 	}
 	mustAppend(t, l, mkBatch(t, 2, 10, 1), 1)
 	crash(l)
+	m.unlock() // the process died: its flocks went with it
 	// Torn write of the last batch.
 	p := filepath.Join(l.Dir(), segmentName(0)+logSuffix)
 	st, _ := os.Stat(p)
@@ -231,6 +232,52 @@ func TestManagerFlushMs(t *testing.T) {
 	for l.RecoveryPoint() != 3 {
 		if time.Now().After(deadline) {
 			t.Fatal("flush.ms never flushed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestManagerDirLock(t *testing.T) {
+	d := t.TempDir()
+	m, err := OpenManager([]string{d}, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenManager([]string{d}, quietLogger()); err == nil {
+		t.Fatal("a second manager opened a locked data dir")
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := OpenManager([]string{d}, quietLogger())
+	if err != nil {
+		t.Fatalf("lock not released: %v", err)
+	}
+	m2.Close()
+}
+
+func TestManagerBackgroundRetention(t *testing.T) {
+	m, err := OpenManager([]string{t.TempDir()}, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	cfg := testConfig()
+	cfg.RetentionMs = 1
+	l, err := m.GetOrCreate("t", 0, [16]byte{1}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, l, mkBatch(t, 3, 10, 1), 1) // timestamp 1: long expired
+	l.Roll()
+	mustAppend(t, l, mkBatch(t, 3, 10, time.Now().Add(time.Hour).UnixMilli()), 1)
+	m.RunBackground(context.Background(), 20*time.Millisecond, func(topic string, p int32) int64 {
+		return m.Get(topic, p).LogEndOffset()
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	for l.LogStartOffset() != 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("retention never ran: start %d", l.LogStartOffset())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -305,6 +305,12 @@ func FuzzRecover(f *testing.F) {
 	f.Add(b1[:len(b1)-1])
 	f.Add(append(append([]byte(nil), b1...), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x40))
 	f.Add([]byte{})
+	three := append(append(append([]byte(nil), b1...), b2...), b1...)
+	record.SetBaseOffset(three[len(b1)+len(b2):], 4)
+	bad := append([]byte(nil), three...)
+	bad[len(b1)+30] ^= 0x10
+	f.Add(three)
+	f.Add(bad)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dir := t.TempDir()
 		if err := os.WriteFile(filepath.Join(dir, segmentName(0)+logSuffix), data, 0o644); err != nil {

@@ -143,3 +143,36 @@ func TestLogDeleteAndValidate(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// A follower append of several batches into an empty segment still rolls
+// by segment.bytes.
+func TestFollowerAppendRollsBySize(t *testing.T) {
+	cfg := testConfig()
+	cfg.SegmentBytes = 3000
+	l := openT(t, t.TempDir(), cfg, Options{})
+	defer l.Close()
+	var all []byte
+	off := int64(0)
+	for i := range 10 {
+		b := mkBatch(t, 2, 500, int64(i))
+		record.SetBaseOffset(b, off)
+		off += 2
+		all = append(all, b...)
+	}
+	if _, err := l.AppendFollower(all); err != nil {
+		t.Fatal(err)
+	}
+	if l.NumSegments() < 4 {
+		t.Fatalf("%d segments", l.NumSegments())
+	}
+	l.mu.RLock()
+	for _, s := range l.mu.segs {
+		if s.size > cfg.SegmentBytes {
+			t.Errorf("segment %d has %d bytes", s.base, s.size)
+		}
+	}
+	l.mu.RUnlock()
+	if len(readAll(t, l, 0)) != 10 {
+		t.Fatal("batches lost")
+	}
+}

@@ -187,26 +187,43 @@ func (s *segment) recover(minOffset int64, onBatch func(h record.Header)) (bool,
 	b := indexBuilder{base: s.base, interval: s.interval, maxTs: -1, maxTsOff: -1}
 	next := max(s.base, minOffset)
 	firstTs := int64(-1)
-	r := io.NewSectionReader(s.log, 0, fileSize)
-	buf := make([]byte, 0, 1<<20)
+	// buf holds file bytes [bufPos, bufPos+bufLen); batches are read in
+	// 1 MiB chunks, so small batches cost no syscall each.
+	buf := make([]byte, 1<<20)
+	bufPos, bufLen := int64(0), 0
+	read := func(pos, n int64) []byte {
+		if pos >= bufPos && pos+n <= bufPos+int64(bufLen) {
+			return buf[pos-bufPos : pos-bufPos+n]
+		}
+		if n > int64(len(buf)) {
+			buf = make([]byte, n)
+		}
+		want := min(int64(len(buf)), fileSize-pos)
+		if want < n {
+			return nil
+		}
+		m, _ := s.log.ReadAt(buf[:want], pos)
+		if int64(m) < n {
+			return nil
+		}
+		bufPos, bufLen = pos, m
+		return buf[:n]
+	}
 	var pos int64
 	for pos < fileSize {
 		if fileSize-pos < record.HeaderSize {
 			break
 		}
-		var head [record.LogOverhead]byte
-		if _, err := r.ReadAt(head[:], pos); err != nil {
+		head := read(pos, record.LogOverhead)
+		if head == nil {
 			break
 		}
-		size := int64(record.BatchSize(head[:]))
+		size := int64(record.BatchSize(head))
 		if size < record.HeaderSize || size > fileSize-pos {
 			break
 		}
-		if int64(cap(buf)) < size {
-			buf = make([]byte, 0, size)
-		}
-		batch := buf[:size]
-		if _, err := r.ReadAt(batch, pos); err != nil {
+		batch := read(pos, size)
+		if batch == nil {
 			break
 		}
 		h, err := record.Check(batch)
