@@ -1,0 +1,78 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/quillstream/quill/internal/config"
+	"github.com/quillstream/quill/internal/controller"
+	"github.com/quillstream/quill/internal/server"
+	"github.com/quillstream/quill/internal/txn"
+)
+
+// startTxn creates __transaction_state if needed and starts the
+// transaction coordinator on the partitions this node leads. The server
+// must exist (it allocates producer ids) and not serve yet.
+func (b *broker) startTxn() error {
+	if err := b.ensureTxnStateTopic(); err != nil {
+		return err
+	}
+	b.txn = txn.New(txnConfig(b.cfg), txn.Deps{
+		Store:   &server.TxnStore{Replicas: b.replicas},
+		PIDs:    b.srv,
+		Markers: &server.TxnMarkers{Replicas: b.replicas, Groups: b.groups, Ctrl: b.ctrl},
+		Topics:  server.TxnTopics{Ctrl: b.ctrl},
+		Logger:  b.log,
+	})
+	if t := b.ctrl.Image().Topics[server.TxnStateTopic]; t != nil {
+		for _, p := range t.Partitions {
+			if p.Leader == b.cfg.NodeID {
+				if err := b.txn.Load(p.ID, p.LeaderEpoch); err != nil {
+					return fmt.Errorf("load %s-%d: %w", server.TxnStateTopic, p.ID, err)
+				}
+			}
+		}
+	}
+	b.srv.SetTxnCoordinator(b.txn)
+	b.txn.Run()
+	return nil
+}
+
+func (b *broker) ensureTxnStateTopic() error {
+	if b.ctrl.Image().Topics[server.TxnStateTopic] != nil {
+		return nil
+	}
+	if b.ctrl.ClusterMode() {
+		b.createInternalTopicLater(server.TxnStateTopic, b.cfg.TransactionStateLogReplicationFactor, b.createTxnStateTopic) // cluster.go
+		return nil
+	}
+	return b.createTxnStateTopic()
+}
+
+func (b *broker) createTxnStateTopic() error {
+	errs := b.ctrl.CreateTopics([]controller.TopicSpec{{
+		Name: server.TxnStateTopic, Internal: true,
+		Partitions: b.cfg.TransactionStateLogNumPartitions, ReplicationFactor: b.cfg.TransactionStateLogReplicationFactor,
+		Configs: map[string]string{
+			"cleanup.policy":      "compact",
+			"compression.type":    "producer",
+			"segment.bytes":       fmt.Sprint(b.cfg.TransactionStateLogSegmentBytes),
+			"min.insync.replicas": fmt.Sprint(b.cfg.TransactionStateLogMinISR),
+		},
+	}}, controller.Defaults{}, false)
+	if errs[0] != nil {
+		return fmt.Errorf("create %s: %w", server.TxnStateTopic, errs[0])
+	}
+	return nil
+}
+
+func txnConfig(cfg *config.Broker) txn.Config {
+	c := txn.DefaultConfig()
+	c.NumPartitions = cfg.TransactionStateLogNumPartitions
+	c.OffsetsPartitions = cfg.OffsetsTopicNumPartitions
+	c.MaxTimeout = time.Duration(cfg.TransactionMaxTimeoutMs) * time.Millisecond
+	c.AbortCheckInterval = time.Duration(cfg.TransactionAbortTimedOutTransactionCleanupIntervalMs) * time.Millisecond
+	c.IDExpiration = time.Duration(cfg.TransactionalIDExpirationMs) * time.Millisecond
+	c.IDExpirationCheckInterval = time.Duration(cfg.TransactionRemoveExpiredTransactionalIDCleanupInterval) * time.Millisecond
+	return c
+}

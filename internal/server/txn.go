@@ -1,0 +1,149 @@
+package server
+
+// The broker side of the transaction coordinator (internal/txn): its
+// store over __transaction_state, the marker writer (local appends on one
+// node; the group coordinator is told about markers in __consumer_offsets),
+// producer ids, and the KIP-890 part 1 check before a producer's first
+// transactional append to a partition.
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/quillstream/quill/internal/controller"
+	"github.com/quillstream/quill/internal/group"
+	"github.com/quillstream/quill/internal/record"
+	"github.com/quillstream/quill/internal/replica"
+	"github.com/quillstream/quill/internal/txn"
+)
+
+// TxnStateTopic is Kafka's internal topic for transaction metadata.
+const TxnStateTopic = "__transaction_state"
+
+// SetTxnCoordinator gives the server the transaction coordinator; until it
+// is called transactional requests get COORDINATOR_NOT_AVAILABLE. Call it
+// before Start.
+func (s *Server) SetTxnCoordinator(c *txn.Coordinator) { s.txn = c }
+
+// AllocateProducerID hands out a producer id from the blocks reserved
+// through the metadata log (txn.PIDAllocator).
+func (s *Server) AllocateProducerID() (int64, error) { return s.pids.allocate() }
+
+// TxnStore keeps the transaction coordinator's state in the partitions of
+// __transaction_state.
+type TxnStore struct {
+	Replicas *replica.Manager
+}
+
+var _ txn.Store = (*TxnStore)(nil)
+
+// Append writes records as one batch.
+func (t *TxnStore) Append(ctx context.Context, partition int32, recs []txn.Record) error {
+	return t.log().append(partition, recs)
+}
+
+// Replay reads every record of the partition from its log start; control
+// batches are skipped.
+func (t *TxnStore) Replay(partition int32, fn func(txn.Record) error) error {
+	return t.log().replay(partition, fn)
+}
+
+func (t *TxnStore) log() coordLog {
+	return coordLog{replicas: t.Replicas, topic: TxnStateTopic, notHosted: kerr.NotLeaderForPartition}
+}
+
+// TxnMarkers writes transaction markers into local partitions and tells
+// the group coordinator about markers in __consumer_offsets.
+type TxnMarkers struct {
+	Replicas *replica.Manager
+	Groups   *group.Coordinator
+	Ctrl     *controller.Controller
+}
+
+var _ txn.MarkerWriter = (*TxnMarkers)(nil)
+
+// WriteMarker implements txn.MarkerWriter. A partition whose topic no
+// longer exists is skipped; one not hosted here fails (retried later).
+func (t *TxnMarkers) WriteMarker(_ context.Context, m txn.Marker) error {
+	part := t.Replicas.Get(m.Topic, m.Partition)
+	if part == nil {
+		if tp := t.Ctrl.Image().Topics[m.Topic]; tp == nil || int(m.Partition) >= len(tp.Partitions) {
+			return nil
+		}
+		return fmt.Errorf("%s-%d: %w", m.Topic, m.Partition, kerr.NotLeaderForPartition)
+	}
+	_, err := part.AppendMarker(m.ProducerID, m.ProducerEpoch, m.Commit, m.CoordinatorEpoch)
+	if errors.Is(err, kerr.InvalidProducerEpoch) {
+		// The partition saw a newer epoch of the producer: this
+		// transaction's marker is moot there (Kafka drops it too).
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if m.Topic == OffsetsTopic && t.Groups != nil {
+		t.Groups.CompleteTxn(m.Partition, m.ProducerID, m.Commit)
+	}
+	return nil
+}
+
+// TxnTopics answers AddPartitionsToTxn's existence checks from the
+// metadata image.
+type TxnTopics struct{ Ctrl *controller.Controller }
+
+// PartitionExists implements txn.Topics.
+func (t TxnTopics) PartitionExists(topic string, partition int32) bool {
+	tp := t.Ctrl.Image().Topics[topic]
+	return tp != nil && partition >= 0 && int(partition) < len(tp.Partitions)
+}
+
+// verifyTxnAppend is KIP-890 part 1: before a producer's first
+// transactional batch in a partition, the transaction coordinator must
+// confirm the partition is in the producer's ongoing transaction, so a
+// late batch of an ended transaction cannot open a transaction nobody will
+// ever end. Failures are INVALID_TXN_STATE, TRANSACTION_ABORTABLE from
+// Produce v11; an unavailable coordinator gives the retriable
+// NOT_ENOUGH_REPLICAS, as Kafka does.
+func (s *Server) verifyTxnAppend(version int16, txnID *string, topic string, p *replica.Partition, b []byte) error {
+	// The attributes (bytes 21-22) say whether the batch is transactional;
+	// the common case stops here without parsing the header.
+	if s.txn == nil || len(b) < record.HeaderSize || int16(binary.BigEndian.Uint16(b[21:]))&record.AttrTransactional == 0 {
+		return nil
+	}
+	h, err := record.ParseHeader(b)
+	if err != nil || !h.IsTransactional() || h.IsControl() || h.ProducerID < 0 {
+		return nil
+	}
+	abortable := kerr.InvalidTxnState
+	if version >= 11 {
+		abortable = kerr.TransactionAbortable
+	}
+	if txnID == nil || *txnID == "" {
+		return abortable
+	}
+	token, need := p.TxnVerificationNeeded(h.ProducerID, h.ProducerEpoch)
+	if !need {
+		return nil
+	}
+	err = s.txn.VerifyPartition(*txnID, h.ProducerID, h.ProducerEpoch, txn.TP{Topic: topic, Partition: p.ID})
+	switch {
+	case err == nil:
+		p.TxnVerified(h.ProducerID, token)
+		return nil
+	case errors.Is(err, kerr.NotCoordinator):
+		// The coordinator is another broker: asking it needs
+		// AddPartitionsToTxn v4 (VerifyOnly), which the cluster work will
+		// add here. Until then the append is not verified.
+		p.TxnVerified(h.ProducerID, token)
+		return nil
+	case errors.Is(err, kerr.CoordinatorNotAvailable), errors.Is(err, kerr.CoordinatorLoadInProgress):
+		return kerr.NotEnoughReplicas
+	case errors.Is(err, kerr.ProducerFenced):
+		return kerr.InvalidProducerEpoch
+	}
+	return abortable
+}
