@@ -33,6 +33,10 @@ type Config struct {
 	Host string
 	Port int32
 	Rack string
+
+	// Cluster mode (raft.go, cluster.go): set Voters to run a Raft quorum
+	// member instead of the single-node file log.
+	Cluster
 }
 
 // Controller serializes metadata changes.
@@ -43,8 +47,14 @@ type Controller struct {
 	// mu serializes changes: validate against the current image, append,
 	// apply, publish. Subscribers run under mu, in log order.
 	mu    sync.Mutex
-	store *fileStore
-	subs  []func(prev, next *metadata.Image)
+	store *fileStore // single-node mode
+	raft  *raftNode  // cluster mode
+	clus  *clusterState
+
+	// applyMu serializes applying a change, publishing the image and
+	// calling subscribers (and Subscribe itself). Lock order: mu, applyMu.
+	applyMu sync.Mutex
+	subs    []func(prev, next *metadata.Image) // guarded by applyMu
 
 	image atomic.Pointer[metadata.Image] // published; read without mu
 }
@@ -52,6 +62,9 @@ type Controller struct {
 // Open replays the metadata log in cfg.Dir, creating it (with a new cluster
 // id) if missing, and registers this node as a broker.
 func Open(cfg Config) (*Controller, error) {
+	if len(cfg.Voters) > 0 {
+		return openRaft(cfg)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -98,14 +111,20 @@ func (c *Controller) Image() *metadata.Image { return c.image.Load() }
 // image before and after. It runs under the controller's lock: it must not
 // call back into the controller. fn is first called with (nil, current).
 func (c *Controller) Subscribe(fn func(prev, next *metadata.Image)) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.applyMu.Lock()
+	defer c.applyMu.Unlock()
 	c.subs = append(c.subs, fn)
 	fn(nil, c.image.Load())
 }
 
 // Close closes the metadata log.
 func (c *Controller) Close() error {
+	if c.raft != nil {
+		c.handOver()
+		close(c.raft.closing)
+		c.stopCluster()
+		return c.raft.close()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.store.close()
@@ -116,6 +135,9 @@ func (c *Controller) Close() error {
 func (c *Controller) commit(recs []metadata.Record) error {
 	if len(recs) == 0 {
 		return nil
+	}
+	if c.raft != nil {
+		return c.raft.propose(recs, -1)
 	}
 	payloads := make([][]byte, len(recs))
 	for i, r := range recs {
@@ -133,11 +155,7 @@ func (c *Controller) commit(recs []metadata.Record) error {
 	if _, err := c.store.append(payloads); err != nil {
 		return fmt.Errorf("controller: write metadata log: %w", err)
 	}
-	next := b.Image()
-	c.image.Store(next)
-	for _, fn := range c.subs {
-		fn(prev, next)
-	}
+	c.publish(b.Image())
 	return nil
 }
 
@@ -233,7 +251,7 @@ func (c *Controller) CreateTopics(specs []TopicSpec, def Defaults, validateOnly 
 	if err := c.commit(recs); err != nil {
 		for i := range errs {
 			if errs[i] == nil {
-				errs[i] = fail(kerr.UnknownServerError, "%v", err)
+				errs[i] = commitError(err)
 			}
 		}
 	} else if len(recs) > 0 {
@@ -249,7 +267,7 @@ func (c *Controller) CreateTopics(specs []TopicSpec, def Defaults, validateOnly 
 // place chooses replicas for each partition of a new topic: leaders spread
 // round-robin over the live brokers, followers on the next brokers.
 func (c *Controller) place(img *metadata.Image, s TopicSpec, def Defaults) ([][]int32, error) {
-	brokers := img.SortedBrokers()
+	brokers := placementBrokers(img)
 	if s.Assignments != nil {
 		if s.Partitions > 0 || s.ReplicationFactor > 0 {
 			return nil, fail(kerr.InvalidRequest, "give either replica assignments or partitions and replication factor")
@@ -352,7 +370,7 @@ func (c *Controller) DeleteTopics(names []string, ids []metadata.UUID) []error {
 	if err := c.commit(recs); err != nil {
 		for i := range errs {
 			if errs[i] == nil {
-				errs[i] = fail(kerr.UnknownServerError, "%v", err)
+				errs[i] = commitError(err)
 			}
 		}
 	}
@@ -376,7 +394,7 @@ func (c *Controller) CreatePartitions(topic string, count int32, assignments [][
 		return fail(kerr.InvalidReplicaAssignment, "%d assignments given for %d new partitions", len(assignments), count-have)
 	}
 	rf := len(t.Partitions[0].Replicas)
-	brokers := img.SortedBrokers()
+	brokers := placementBrokers(img)
 	var recs []metadata.Record
 	for p := have; p < count; p++ {
 		var replicas []int32
@@ -400,7 +418,7 @@ func (c *Controller) CreatePartitions(topic string, count int32, assignments [][
 		return nil
 	}
 	if err := c.commit(recs); err != nil {
-		return fail(kerr.UnknownServerError, "%v", err)
+		return commitError(err)
 	}
 	c.log.Info("partitions added", "topic", topic, "partitions", count)
 	return nil
@@ -452,7 +470,7 @@ func (c *Controller) AlterConfigs(resourceType int8, name string, changes []Conf
 		}
 	}
 	if err := c.commit(recs); err != nil {
-		return fail(kerr.UnknownServerError, "%v", err)
+		return commitError(err)
 	}
 	if len(recs) > 0 {
 		c.log.Info("configs altered", "resourceType", resourceType, "resource", name, "changes", len(recs))
@@ -473,10 +491,17 @@ func sortedKeys(m map[string]string) []string {
 func (c *Controller) AllocateProducerIDs(n int64) (int64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	start := c.image.Load().NextProducerID
-	rec := metadata.Record{ProducerIDs: &metadata.ProducerIDsRecord{NextProducerID: start + n}}
-	if err := c.commit([]metadata.Record{rec}); err != nil {
-		return -1, err
+	for try := 0; ; try++ {
+		img := c.image.Load()
+		start := img.NextProducerID
+		rec := metadata.Record{ProducerIDs: &metadata.ProducerIDsRecord{NextProducerID: start + n}}
+		err := c.commitAt(img.Offset, []metadata.Record{rec})
+		if errors.Is(err, errConflict) && try < 10 {
+			continue // another member allocated first
+		}
+		if err != nil {
+			return -1, err
+		}
+		return start, nil
 	}
-	return start, nil
 }

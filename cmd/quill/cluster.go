@@ -1,0 +1,232 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/quillstream/quill/internal/config"
+	"github.com/quillstream/quill/internal/controller"
+	"github.com/quillstream/quill/internal/metadata"
+	"github.com/quillstream/quill/internal/replica"
+	"github.com/quillstream/quill/internal/server"
+)
+
+// Cluster mode wiring (docs/cluster.md): controller.quorum.voters set makes
+// this node a member of a Raft controller quorum and turns on replication.
+
+// controllerCluster returns the controller's cluster settings; the zero
+// value (no voters) keeps the single-node file log.
+func controllerCluster(cfg *config.Broker) (controller.Cluster, error) {
+	var cc controller.Cluster
+	if len(cfg.ControllerQuorumVoters) == 0 {
+		return cc, nil
+	}
+	if !cfg.HasRole("controller") {
+		return cc, errors.New("process.roles=broker: broker-only nodes are not supported yet; run brokers as process.roles=broker,controller (and controller-only quorum members as process.roles=controller)")
+	}
+	for _, v := range cfg.ControllerQuorumVoters {
+		cc.Voters = append(cc.Voters, controller.Voter{ID: v.ID, Host: v.Host, Port: v.Port})
+	}
+	for _, l := range cfg.Listeners {
+		if slices.ContainsFunc(cfg.ControllerListenerNames, func(n string) bool { return strings.EqualFold(n, l.Name) }) {
+			cc.ListenAddr = net.JoinHostPort(l.Host, strconv.Itoa(l.Port))
+			break
+		}
+	}
+	if cc.ListenAddr == "" {
+		return cc, fmt.Errorf("controller.listener.names: none of %v is in listeners", cfg.ControllerListenerNames)
+	}
+	cc.Broker = cfg.HasRole("broker")
+	cc.HeartbeatInterval = time.Duration(cfg.BrokerHeartbeatIntervalMs) * time.Millisecond
+	cc.SessionTimeout = time.Duration(cfg.BrokerSessionTimeoutMs) * time.Millisecond
+	cc.ElectionTimeout = time.Duration(cfg.ControllerQuorumElectionTimeoutMs) * time.Millisecond
+	if cfg.AutoLeaderRebalanceEnable {
+		cc.RebalanceInterval = time.Duration(cfg.LeaderImbalanceCheckIntervalSeconds) * time.Second
+	}
+	cc.Unclean = func(img *metadata.Image, t *metadata.Topic) bool {
+		v, ok := t.Configs["unclean.leader.election.enable"]
+		if !ok {
+			v, ok = img.BrokerConfigs["unclean.leader.election.enable"]
+		}
+		if !ok {
+			return cfg.UncleanLeaderElectionEnable
+		}
+		return strings.EqualFold(v, "true")
+	}
+	return cc, nil
+}
+
+// enableReplication starts follower fetchers and ISR management.
+func (b *broker) enableReplication() {
+	if !b.ctrl.ClusterMode() {
+		return
+	}
+	ctrl := b.ctrl
+	b.replicas.EnableReplication(replica.ReplicationConfig{
+		LagTimeMax:       time.Duration(b.cfg.ReplicaLagTimeMaxMs) * time.Millisecond,
+		FetchWaitMax:     time.Duration(b.cfg.ReplicaFetchWaitMaxMs) * time.Millisecond,
+		FetchMaxBytes:    b.cfg.ReplicaFetchMaxBytes,
+		FetchRespMaxByte: b.cfg.ReplicaFetchResponseMaxBytes,
+		AlterPartition:   ctrl.AlterPartition,
+		BrokerAddr: func(id int32) (string, bool) {
+			br := ctrl.Image().Brokers[id]
+			if br == nil {
+				return "", false
+			}
+			return net.JoinHostPort(br.Host, strconv.Itoa(int(br.Port))), true
+		},
+	})
+}
+
+// createInternalTopicLater creates an internal topic once the quorum is up
+// and rf brokers have registered.
+func (b *broker) createInternalTopicLater(name string, rf int16, create func() error) {
+	go func() {
+		for {
+			select {
+			case <-b.stopping:
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+			img := b.ctrl.Image()
+			if img.Topics[name] != nil {
+				return
+			}
+			live := 0
+			for _, br := range img.Brokers {
+				if !br.Fenced {
+					live++
+				}
+			}
+			if live < int(rf) {
+				continue
+			}
+			if err := create(); err == nil {
+				return
+			}
+		}
+	}()
+}
+
+// followTxnLeadership loads and unloads __transaction_state partitions
+// as this broker gains and loses their leadership.
+func (b *broker) followTxnLeadership() {
+	if !b.ctrl.ClusterMode() || b.txn == nil {
+		return
+	}
+	self := b.cfg.NodeID
+	b.ctrl.Subscribe(func(prev, next *metadata.Image) {
+		if prev == nil {
+			return
+		}
+		nt, pt := next.Topics[server.TxnStateTopic], prev.Topics[server.TxnStateTopic]
+		if nt == nil || pt == nt {
+			return
+		}
+		for _, p := range nt.Partitions {
+			var old *metadata.Partition
+			if pt != nil && int(p.ID) < len(pt.Partitions) {
+				old = &pt.Partitions[p.ID]
+			}
+			switch {
+			case p.Leader == self && (old == nil || old.Leader != self || old.LeaderEpoch != p.LeaderEpoch):
+				id, epoch := p.ID, p.LeaderEpoch
+				go func() {
+					if err := b.txn.Load(id, epoch); err != nil {
+						b.log.Error("cannot load transaction coordinator partition", "partition", id, "err", err)
+					}
+				}()
+			case p.Leader != self && old != nil && old.Leader == self:
+				b.txn.Unload(p.ID)
+			}
+		}
+	})
+}
+
+// followCoordinatorLeadership loads and unloads __consumer_offsets
+// partitions as this broker gains and loses their leadership.
+func (b *broker) followCoordinatorLeadership() {
+	if !b.ctrl.ClusterMode() {
+		return
+	}
+	self := b.cfg.NodeID
+	b.ctrl.Subscribe(func(prev, next *metadata.Image) {
+		if prev == nil {
+			return
+		}
+		nt := next.Topics[server.OffsetsTopic]
+		if nt == nil {
+			return
+		}
+		pt := prev.Topics[server.OffsetsTopic]
+		if pt == nt {
+			return
+		}
+		for _, p := range nt.Partitions {
+			was := pt != nil && int(p.ID) < len(pt.Partitions) && pt.Partitions[p.ID].Leader == self &&
+				pt.Partitions[p.ID].LeaderEpoch == p.LeaderEpoch
+			now := p.Leader == self
+			switch {
+			case now && !was:
+				id := p.ID
+				go func() {
+					if err := b.groups.Load(id); err != nil {
+						b.log.Error("cannot load group coordinator partition", "partition", id, "err", err)
+					}
+				}()
+			case !now && pt != nil && int(p.ID) < len(pt.Partitions) && pt.Partitions[p.ID].Leader == self:
+				b.groups.Unload(p.ID)
+			}
+		}
+	})
+}
+
+// controlledShutdown moves leadership away before the broker stops.
+func (b *broker) controlledShutdown() {
+	if !b.ctrl.ClusterMode() {
+		return
+	}
+	b.log.Info("controlled shutdown: moving partition leadership away")
+	if err := b.ctrl.ControlledShutdown(15 * time.Second); err != nil {
+		b.log.Warn("controlled shutdown incomplete", "err", err)
+	}
+}
+
+// runController runs a controller-only quorum member
+// (process.roles=controller): the Raft log and the active controller's
+// duties, no broker.
+func runController(cfg *config.Broker, logger *slog.Logger) error {
+	cc, err := controllerCluster(cfg)
+	if err != nil {
+		return err
+	}
+	metaDir := cfg.MetadataLogDir
+	if metaDir == "" {
+		metaDir = filepath.Join(cfg.LogDirs[0], "__cluster_metadata-0")
+	}
+	ctrl, err := controller.Open(controller.Config{Dir: metaDir, NodeID: cfg.NodeID, ClusterID: cfg.ClusterID,
+		Logger: logger, Cluster: cc})
+	if err != nil {
+		return fmt.Errorf("open metadata log: %w", err)
+	}
+	logger.Info(fmt.Sprintf("quill started: node %d (controller) on %s, metadata in %s", cfg.NodeID, cc.ListenAddr, metaDir))
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	s := <-sig
+	logger.Info("shutting down", "signal", s.String())
+	if err := ctrl.Close(); err != nil {
+		return err
+	}
+	logger.Info("shutdown complete")
+	return nil
+}
