@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -70,6 +71,22 @@ func TestAdminTopicLifecycle(t *testing.T) {
 	wantConfig(t, cfgs, "segment.bytes", "10485760", kmsg.ConfigSourceStaticBrokerConfig)
 	wantConfig(t, cfgs, "retention.bytes", "-1", kmsg.ConfigSourceDefaultConfig)
 	wantConfig(t, cfgs, "compression.type", "producer", kmsg.ConfigSourceDefaultConfig)
+	// Synonyms (DescribeConfigs v1+, kadm asks for them): the broker key
+	// behind segment.bytes, first as set statically, then its default.
+	var syns []string
+	for _, sy := range cfgs["segment.bytes"].Synonyms {
+		v := "<nil>"
+		if sy.Value != nil {
+			v = *sy.Value
+		}
+		syns = append(syns, fmt.Sprintf("%s=%s(%v)", sy.Key, v, sy.Source))
+	}
+	if want := "log.segment.bytes=10485760(STATIC_BROKER_CONFIG) log.segment.bytes=1073741824(DEFAULT_CONFIG)"; !strings.Contains(strings.Join(syns, " "), want) {
+		t.Errorf("segment.bytes synonyms %v, want them to include %s", syns, want)
+	}
+	if rcs, err := adm.DescribeTopicConfigs(ctx, "no-such-topic-"+topic); err != nil || len(rcs) != 1 || !errors.Is(rcs[0].Err, kerr.UnknownTopicOrPartition) {
+		t.Errorf("describe configs of a missing topic: %v %+v, want UNKNOWN_TOPIC_OR_PARTITION", err, rcs)
+	}
 
 	// Incremental: set one, delete another.
 	ar, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{
@@ -109,6 +126,47 @@ func TestAdminTopicLifecycle(t *testing.T) {
 	ar, err = adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: sp("1")}}, "no-such-topic-"+topic)
 	if err != nil || len(ar) != 1 || !errors.Is(ar[0].Err, kerr.UnknownTopicOrPartition) {
 		t.Errorf("alter a missing topic: %v %+v, want UNKNOWN_TOPIC_OR_PARTITION(3)", err, ar)
+	}
+
+	// APPEND / SUBTRACT on a list config; not allowed on a scalar one.
+	alter1 := func(op kadm.IncrementalOp, key, value string) error {
+		t.Helper()
+		ar, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: op, Name: key, Value: sp(value)}}, topic)
+		if err != nil {
+			t.Fatalf("alter %s: %v", key, err)
+		}
+		return ar[0].Err
+	}
+	// Kafka appends to the current value, the default when unset.
+	if err := alter1(kadm.AppendConfig, "cleanup.policy", "compact"); err != nil {
+		t.Errorf("APPEND cleanup.policy compact: %v", err)
+	}
+	wantConfig(t, describeTopic(t, adm, topic), "cleanup.policy", "delete,compact", kmsg.ConfigSourceDynamicTopicConfig)
+	if err := alter1(kadm.SubtractConfig, "cleanup.policy", "delete"); err != nil {
+		t.Errorf("SUBTRACT cleanup.policy delete: %v", err)
+	}
+	wantConfig(t, describeTopic(t, adm, topic), "cleanup.policy", "compact", kmsg.ConfigSourceDynamicTopicConfig)
+	if err := alter1(kadm.AppendConfig, "retention.ms", "5"); !errors.Is(err, kerr.InvalidConfig) {
+		c := describeTopic(t, adm, topic)["retention.ms"]
+		t.Errorf("APPEND on retention.ms (not a list): %v (retention.ms is now %q from %v), want INVALID_CONFIG(40)", err, c.MaybeValue(), c.Source)
+		if ar, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: "retention.ms"}}, topic); err != nil || ar[0].Err != nil {
+			t.Fatalf("delete retention.ms: %v %+v", err, ar)
+		}
+	}
+	if ar, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: "cleanup.policy"}}, topic); err != nil || ar[0].Err != nil {
+		t.Fatalf("delete cleanup.policy: %v %+v", err, ar)
+	}
+	wantConfig(t, describeTopic(t, adm, topic), "cleanup.policy", "delete", kmsg.ConfigSourceDefaultConfig)
+
+	// Validate-only requests change nothing.
+	if vr, err := adm.ValidateCreateTopics(ctx, 1, 1, nil, topic+"-validate"); err != nil || vr[topic+"-validate"].Err != nil {
+		t.Errorf("validate-only create: %v %+v", err, vr)
+	}
+	if vp, err := adm.ValidateCreatePartitions(ctx, 4, topic); err != nil || vp[topic].Err != nil {
+		t.Errorf("validate-only create partitions: %v %+v", err, vp[topic])
+	}
+	if td, err := adm.ListTopics(ctx); err != nil || td.Has(topic+"-validate") || len(td[topic].Partitions) != 3 {
+		t.Errorf("validate-only requests changed the cluster: %v, validate topic listed %v, %d partitions", err, td.Has(topic+"-validate"), len(td[topic].Partitions))
 	}
 
 	// Create partitions: 3 -> 5, the new ones are usable.
@@ -182,6 +240,17 @@ func TestAdminTopicLifecycle(t *testing.T) {
 	})
 	if again.ID == created.ID || again.ID == (kadm.TopicID{}) {
 		t.Errorf("re-created topic id %v, old %v: Kafka gives a new id (KIP-516)", again.ID, created.ID)
+	}
+	// A consumer still holding the old id is told so.
+	freq := fetchReq(13, 0, -1, 0)
+	addFetchPartition(freq, "", created.ID, 0, 0, 1<<20)
+	fresp := testutil.DialRaw(t, b.Addr()).Request(freq).(*kmsg.FetchResponse)
+	fcode := fresp.ErrorCode
+	if fcode == 0 && len(fresp.Topics) == 1 && len(fresp.Topics[0].Partitions) == 1 {
+		fcode = fresp.Topics[0].Partitions[0].ErrorCode
+	}
+	if fcode != kerr.UnknownTopicID.Code {
+		t.Errorf("Fetch v13 with the deleted topic's id: %s, want UNKNOWN_TOPIC_ID(100)", codeName(fcode))
 	}
 	md, err := adm.Metadata(ctx, topic)
 	if err != nil {
@@ -271,5 +340,46 @@ func TestAdminClusterAndLogDirs(t *testing.T) {
 	})
 	if found != 2 {
 		t.Errorf("DescribeLogDirs lists %d partitions of %s, want 2: %+v", found, topic, dirs)
+	}
+}
+
+// TestAdminManyTopics: 100 topics in one CreateTopics request, all listed,
+// all deleted in one DeleteTopics request, and none back after a restart.
+func TestAdminManyTopics(t *testing.T) {
+	t.Parallel()
+	b := testutil.StartBroker(t)
+	adm := b.Admin(t)
+	ctx := ctxT(t, 60*time.Second)
+	prefix := topicName(t)
+	var names []string
+	for i := 0; i < 100; i++ {
+		names = append(names, fmt.Sprintf("%s-%03d", prefix, i))
+	}
+	cr, err := adm.CreateTopics(ctx, 2, 1, nil, names...)
+	if err != nil || cr.Error() != nil {
+		t.Fatalf("create 100 topics: %v %v", err, cr.Error())
+	}
+	td, err := adm.ListTopics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if d, ok := td[n]; !ok || len(d.Partitions) != 2 {
+			t.Fatalf("topic %s not listed with 2 partitions: %+v", n, d)
+		}
+	}
+	dr, err := adm.DeleteTopics(ctx, names...)
+	if err != nil || dr.Error() != nil {
+		t.Fatalf("delete 100 topics: %v %v", err, dr.Error())
+	}
+	b.Restart()
+	td, err = b.Admin(t).ListTopics(ctxT(t, 20*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if td.Has(n) {
+			t.Fatalf("deleted topic %s is listed after a restart", n)
+		}
 	}
 }
