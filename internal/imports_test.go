@@ -20,6 +20,9 @@ var allowed = map[string][]string{
 	"internal/replica":    {"internal/log", "internal/record", "internal/metadata"},
 	"internal/controller": {"internal/metadata", "internal/log", "internal/record"},
 	"internal/group":      {},
+	"internal/txn":        {"internal/group"}, // the coordinator-partition hash
+	"internal/auth":       {"internal/metadata"},
+	"internal/admin":      {},
 	"internal/cli":        {},
 	"internal/testutil":   {},
 }

@@ -5,7 +5,9 @@
 # untrusted bytes briefly, and runs the end-to-end tests against real
 # `quill server` processes.
 #
-# Environment: FUZZTIME (default 5s per fuzz target), SKIP_FUZZ=1, SKIP_E2E=1.
+# Environment: FUZZTIME (default 5s per fuzz target), SKIP_FUZZ=1, SKIP_E2E=1,
+# QUILL_ARTIFACTS (where the e2e suite leaves screenshots; default
+# ./artifacts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +15,9 @@ need_pkgs=()
 command -v kcat >/dev/null 2>&1 || need_pkgs+=(kcat)
 /usr/bin/python3 -c 'import confluent_kafka' >/dev/null 2>&1 || need_pkgs+=(python3-confluent-kafka)
 /usr/bin/python3 -c 'import kafka' >/dev/null 2>&1 || need_pkgs+=(python3-kafka)
+command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)          # web console test (headless)
+[ -x /usr/bin/Burrow ] || need_pkgs+=(burrow)                          # consumer-lag ecosystem check
+[ -f /usr/share/java/zookeeper.jar ] || need_pkgs+=(zookeeper)         # Burrow 1.2 needs a ZooKeeper
 if ((${#need_pkgs[@]})); then
   echo "== installing ${need_pkgs[*]}"
   SUDO=""
@@ -40,6 +45,24 @@ export QUILL_BIN="$PWD/bin/quill"
 echo "== unit tests (race detector)"
 go test -race -count=1 $(go list ./... | grep -v /tests/)
 
+echo "== CLI tests against a real quill server"
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+clidir=$(mktemp -d)
+bin/quill server --override "listeners=PLAINTEXT://127.0.0.1:$port" --override "log.dirs=$clidir/data" \
+  --override admin.listeners= --override group.initial.rebalance.delay.ms=0 >"$clidir/server.log" 2>&1 &
+clipid=$!
+trap 'kill "$clipid" 2>/dev/null || true' EXIT
+for _ in $(seq 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  sleep 0.1
+done
+if ! QUILL_TEST_BROKERS="127.0.0.1:$port" go test -count=1 ./internal/cli; then
+  echo "--- server log"; tail -50 "$clidir/server.log"; exit 1
+fi
+kill -TERM "$clipid"; wait "$clipid"
+trap - EXIT
+rm -rf "$clidir"
+
 if [ "${SKIP_FUZZ:-}" != 1 ]; then
   echo "== fuzz (${FUZZTIME:-5s} per target)"
   for pkg in $(go list ./internal/...); do
@@ -53,6 +76,8 @@ fi
 
 if [ "${SKIP_E2E:-}" != 1 ]; then
   echo "== end-to-end tests (real quill server processes, real clients)"
+  export QUILL_ARTIFACTS="${QUILL_ARTIFACTS:-$PWD/artifacts}"
+  mkdir -p "$QUILL_ARTIFACTS"
   go test -count=1 -timeout 20m ./tests/...
 fi
 echo "== all tests passed"

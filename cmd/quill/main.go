@@ -33,6 +33,7 @@ func main() {
 		Run:   func(cmd *cobra.Command, args []string) { fmt.Println("quill", version) },
 	})
 	cli.AddCommands(root)
+	cli.AddSecurityCommands(root)
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "quill:", err)
 		os.Exit(exitCode(err))

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -19,8 +18,10 @@ import (
 	"github.com/quillstream/quill/internal/controller"
 	"github.com/quillstream/quill/internal/group"
 	qlog "github.com/quillstream/quill/internal/log"
+	"github.com/quillstream/quill/internal/metadata"
 	"github.com/quillstream/quill/internal/replica"
 	"github.com/quillstream/quill/internal/server"
+	"github.com/quillstream/quill/internal/txn"
 )
 
 func serverCommand() *cobra.Command {
@@ -81,12 +82,17 @@ type broker struct {
 	logs     *qlog.Manager
 	replicas *replica.Manager
 	groups   *group.Coordinator
+	txn      *txn.Coordinator // txn.go
 	srv      *server.Server
 	admin    adminServer
 	cancel   context.CancelFunc
+	stopping chan struct{} // closed when stop starts (cluster.go)
 }
 
 func runServer(cfg *config.Broker, logger *slog.Logger) error {
+	if len(cfg.ControllerQuorumVoters) > 0 && !cfg.HasRole("broker") {
+		return runController(cfg, logger) // cluster.go
+	}
 	b, err := startBroker(cfg, logger)
 	if err != nil {
 		return err
@@ -110,16 +116,20 @@ func startBroker(cfg *config.Broker, logger *slog.Logger) (*broker, error) {
 	if len(cfg.Listeners) == 0 {
 		return nil, errors.New("listeners is empty")
 	}
-	b := &broker{cfg: cfg, log: logger}
+	b := &broker{cfg: cfg, log: logger, stopping: make(chan struct{})}
 	adv := advertised(cfg)
+	cluster, err := controllerCluster(cfg) // cluster.go
+	if err != nil {
+		return nil, err
+	}
 	metaDir := cfg.MetadataLogDir
 	if metaDir == "" {
 		metaDir = filepath.Join(cfg.LogDirs[0], "__cluster_metadata-0")
 	}
-	var err error
 	b.ctrl, err = controller.Open(controller.Config{
 		Dir: metaDir, NodeID: cfg.NodeID, ClusterID: cfg.ClusterID, Logger: logger,
 		Host: adv.Host, Port: int32(adv.Port), Rack: cfg.BrokerRack,
+		Cluster: cluster,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open metadata log: %w", err)
@@ -131,6 +141,7 @@ func startBroker(cfg *config.Broker, logger *slog.Logger) (*broker, error) {
 	}
 	settings := &settingsSource{broker: cfg}
 	b.replicas = replica.NewManager(cfg.NodeID, b.logs, settings.topicSettings, logger)
+	b.enableReplication()
 	b.ctrl.Subscribe(b.replicas.Apply)
 
 	if err := b.ensureOffsetsTopic(); err != nil {
@@ -138,6 +149,8 @@ func startBroker(cfg *config.Broker, logger *slog.Logger) (*broker, error) {
 		return nil, err
 	}
 	b.groups = group.New(groupConfig(cfg), &server.GroupStore{Replicas: b.replicas}, logger)
+	b.groups.SetTopicMetadata(imageTopics{b.ctrl}) // enables KIP-848 consumer groups
+	b.followCoordinatorLeadership()
 	if t := b.ctrl.Image().Topics[server.OffsetsTopic]; t != nil {
 		for _, p := range t.Partitions {
 			if p.Leader == cfg.NodeID {
@@ -156,12 +169,10 @@ func startBroker(cfg *config.Broker, logger *slog.Logger) (*broker, error) {
 		return nil, err
 	}
 
-	var listeners []server.Listener
-	for _, l := range cfg.Listeners {
-		if slices.ContainsFunc(cfg.ControllerListenerNames, func(n string) bool { return strings.EqualFold(n, l.Name) }) {
-			continue
-		}
-		listeners = append(listeners, server.Listener{Name: l.Name, Host: l.Host, Port: l.Port})
+	listeners, err := brokerListeners(cfg, b.ctrl, logger)
+	if err != nil {
+		b.abort()
+		return nil, err
 	}
 	b.srv = server.New(server.Config{
 		NodeID: cfg.NodeID, DataDir: cfg.LogDirs[0], Listeners: listeners,
@@ -173,7 +184,13 @@ func startBroker(cfg *config.Broker, logger *slog.Logger) (*broker, error) {
 		Logger:                logger,
 		Configs:               settings,
 		Observer:              observer,
+		Authorizer:            authorizer(cfg, b.ctrl, logger),
 	}, b.ctrl, b.replicas, b.groups)
+	if err := b.startTxn(); err != nil { // txn.go
+		b.abort()
+		return nil, err
+	}
+	b.followTxnLeadership() // cluster.go
 	if err := b.srv.Start(); err != nil {
 		b.abort()
 		return nil, err
@@ -186,6 +203,32 @@ func startBroker(cfg *config.Broker, logger *slog.Logger) (*broker, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
 	go b.logs.RunBackground(ctx, time.Duration(cfg.LogRetentionCheckIntervalMs)*time.Millisecond, b.replicas.HighWatermark)
+	if cfg.LogCleanerEnable && cfg.LogCleanerThreads > 0 {
+		// The cleaner stays below the last stable offset: nothing of an
+		// open transaction, nothing consumers cannot read yet.
+		lso := func(topic string, partition int32) int64 {
+			if p := b.replicas.Get(topic, partition); p != nil {
+				return p.LastStableOffset()
+			}
+			return -1
+		}
+		b.logs.RunCleaner(ctx, qlog.CleanerConfig{
+			Backoff:           time.Duration(cfg.LogCleanerBackoffMs) * time.Millisecond,
+			DedupeBufferBytes: cfg.LogCleanerDedupeBufferSize,
+			Threads:           int(cfg.LogCleanerThreads),
+			AbortedFor: func(topic string, partition int32, from, to int64) []qlog.AbortedTxn {
+				p := b.replicas.Get(topic, partition)
+				if p == nil {
+					return nil
+				}
+				var out []qlog.AbortedTxn
+				for _, a := range p.AbortedTxns(from, to) {
+					out = append(out, qlog.AbortedTxn{ProducerID: a.ProducerID, FirstOffset: a.FirstOffset, LastOffset: a.LastOffset})
+				}
+				return out
+			},
+		}, lso)
+	}
 
 	var addrs []string
 	for _, a := range b.srv.Addrs() {
@@ -215,6 +258,14 @@ func (b *broker) ensureOffsetsTopic() error {
 	if b.ctrl.Image().Topics[server.OffsetsTopic] != nil {
 		return nil
 	}
+	if b.ctrl.ClusterMode() {
+		b.createInternalTopicLater(server.OffsetsTopic, b.cfg.OffsetsTopicReplicationFactor, b.createOffsetsTopic) // cluster.go
+		return nil
+	}
+	return b.createOffsetsTopic()
+}
+
+func (b *broker) createOffsetsTopic() error {
 	segment := fmt.Sprint(b.cfg.OffsetsTopicSegmentBytes)
 	errs := b.ctrl.CreateTopics([]controller.TopicSpec{{
 		Name: server.OffsetsTopic, Internal: true,
@@ -241,6 +292,12 @@ func groupConfig(cfg *config.Broker) group.Config {
 
 // abort closes what started when startup fails.
 func (b *broker) abort() {
+	if b.replicas != nil {
+		b.replicas.StopReplication()
+	}
+	if b.txn != nil {
+		b.txn.Close()
+	}
 	if b.groups != nil {
 		b.groups.Close()
 	}
@@ -253,11 +310,15 @@ func (b *broker) abort() {
 // stop shuts down cleanly: requests in flight are answered, then state is
 // flushed and the clean-shutdown marker written last.
 func (b *broker) stop() error {
+	close(b.stopping)
+	b.controlledShutdown()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	b.srv.Shutdown(ctx)
+	b.replicas.StopReplication()
 	b.admin.Stop(ctx)
 	b.cancel()
+	b.txn.Close()
 	b.groups.Close()
 	b.replicas.Close()
 	err := b.logs.Close()
@@ -270,4 +331,24 @@ func (b *broker) stop() error {
 	}
 	b.log.Info("shutdown complete")
 	return nil
+}
+
+// imageTopics answers the group coordinator's topic lookups from the
+// current metadata image.
+type imageTopics struct{ ctrl *controller.Controller }
+
+func (t imageTopics) TopicByName(name string) ([16]byte, int32, bool) {
+	tp := t.ctrl.Image().Topics[name]
+	if tp == nil {
+		return [16]byte{}, 0, false
+	}
+	return tp.ID, int32(len(tp.Partitions)), true
+}
+
+func (t imageTopics) TopicByID(id [16]byte) (string, bool) {
+	tp := t.ctrl.Image().TopicIDs[metadata.UUID(id)]
+	if tp == nil {
+		return "", false
+	}
+	return tp.Name, true
 }

@@ -95,6 +95,12 @@ func (s *settingsSource) topicSettings(img *metadata.Image, t *metadata.Topic) (
 		FlushMessages:      tc.FlushMessages,
 		FlushMs:            tc.FlushMs,
 		FileDeleteDelayMs:  tc.FileDeleteDelayMs,
+
+		Compact:                tc.CleanupPolicy.Compact(),
+		MinCleanableDirtyRatio: tc.MinCleanableDirtyRatio,
+		MinCompactionLagMs:     tc.MinCompactionLagMs,
+		MaxCompactionLagMs:     tc.MaxCompactionLagMs,
+		DeleteRetentionMs:      tc.DeleteRetentionMs,
 	}
 	if lc.FlushMessages == math.MaxInt64 {
 		lc.FlushMessages = 0

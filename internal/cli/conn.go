@@ -34,7 +34,7 @@ func (g *globals) register(c *cobra.Command) {
 	}
 	pf := c.PersistentFlags()
 	pf.StringVarP(&g.brokers, "bootstrap-server", "b", def, "comma-separated broker addresses (env QUILL_BROKERS)")
-	pf.StringVar(&g.commandConfig, "command-config", "", "Java-properties file of client settings (client.id, request.timeout.ms)")
+	pf.StringVar(&g.commandConfig, "command-config", "", "Java-properties file of client settings (client.id, request.timeout.ms, security.protocol, sasl.*, ssl.*)")
 }
 
 // session is one command's connection: a kgo client, an admin client over
@@ -100,6 +100,7 @@ func (g *globals) open(cmd *cobra.Command, bounded bool, extra ...kgo.Opt) (*ses
 		kgo.RequestTimeoutOverhead(settings.requestTimeout),
 		kgo.Dialer(s.dial),
 	}
+	opts = append(opts, settings.security.opts()...)
 	opts = append(opts, extra...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -127,7 +128,7 @@ func (g *globals) open(cmd *cobra.Command, bounded bool, extra ...kgo.Opt) (*ses
 
 func (s *session) dial(ctx context.Context, network, host string) (net.Conn, error) {
 	d := net.Dialer{Timeout: 10 * time.Second}
-	c, err := d.DialContext(ctx, network, host)
+	c, err := s.settings.security.dial(ctx, &d, network, host)
 	if err != nil {
 		if !s.dialOK.Load() && s.dialFails.Add(1) >= maxDialFailures {
 			s.cancel(&dialError{brokers: s.brokers, err: err})
@@ -186,6 +187,10 @@ func withHint(err error) error {
 		hint = "check the config name and value"
 	case errors.Is(err, kerr.PolicyViolation):
 		hint = "the broker's policy rejected the request"
+	case errors.Is(err, kerr.SaslAuthenticationFailed):
+		hint = "check sasl.username and sasl.password (or sasl.jaas.config) in --command-config"
+	case isAuthError(err):
+		hint = "the principal lacks an ACL; an administrator can grant it with `quill acl create`"
 	}
 	if hint == "" {
 		return err

@@ -212,6 +212,10 @@ loop:
 			if errors.Is(fe.Err, context.Canceled) || errors.Is(fe.Err, context.DeadlineExceeded) {
 				continue
 			}
+			if isAuthError(fe.Err) { // retrying cannot help
+				runErr = &cliError{code: exitError, err: fmt.Errorf("%s: %w", fe.Topic, withHint(fe.Err))}
+				break loop
+			}
 			msg := fmt.Sprintf("%s[%d]: %v", fe.Topic, fe.Partition, withHint(fe.Err))
 			if !seenErrs[msg] {
 				seenErrs[msg] = true

@@ -119,12 +119,8 @@ func unescapeProperty(s string) string {
 type clientSettings struct {
 	clientID       string
 	requestTimeout time.Duration
+	security       clientSecurity // TLS and SASL (security_props.go)
 }
-
-// securityPrefixes are client keys that configure TLS or SASL. The CLI does
-// not speak either yet, and silently ignoring them would send credentials
-// nowhere and fail later with a confusing error, so they are rejected.
-var securityPrefixes = []string{"security.protocol", "sasl.", "ssl."}
 
 // loadClientSettings reads and validates a --command-config file. Unknown
 // keys produce a warning on warn, not an error, as Kafka's tools do.
@@ -142,6 +138,7 @@ func loadClientSettings(path string, warn io.Writer) (clientSettings, error) {
 	if err != nil {
 		return s, usageErrorf("--command-config %s: %v", path, err)
 	}
+	sec := map[string]string{}
 	for k, v := range props {
 		switch {
 		case k == "client.id":
@@ -152,22 +149,17 @@ func loadClientSettings(path string, warn io.Writer) (clientSettings, error) {
 				return s, usageErrorf("--command-config %s: request.timeout.ms=%q is not a positive number of milliseconds", path, v)
 			}
 			s.requestTimeout = time.Duration(ms) * time.Millisecond
-		case k == "security.protocol" && strings.EqualFold(v, "PLAINTEXT"):
-			// Plaintext is what the CLI speaks; accept it.
-		case hasAnyPrefix(k, securityPrefixes):
-			return s, usageErrorf("--command-config %s: %s is not supported yet: the quill CLI connects in plaintext only (TLS and SASL are planned); remove the key or use another client for secured listeners", path, k)
+		case securityKey(k):
+			sec[k] = v
 		default:
-			fmt.Fprintf(warn, "warning: --command-config %s: ignoring unsupported key %s (supported: client.id, request.timeout.ms)\n", path, k)
+			fmt.Fprintf(warn, "warning: --command-config %s: ignoring unsupported key %s (supported: client.id, request.timeout.ms, security.protocol, sasl.*, ssl.*)\n", path, k)
 		}
+	}
+	if s.security, err = parseClientSecurity(sec, path); err != nil {
+		return s, err
+	}
+	for _, k := range s.security.ignored {
+		fmt.Fprintf(warn, "warning: --command-config %s: ignoring %s, unused with security.protocol=%s\n", path, k, s.security.protocol)
 	}
 	return s, nil
-}
-
-func hasAnyPrefix(s string, prefixes []string) bool {
-	for _, p := range prefixes {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
 }

@@ -38,6 +38,7 @@ type Broker struct {
 	ClusterID               string
 	BrokerRack              string
 	AdminListeners          []string
+	AdminPprofEnable        bool
 	LogLevel                string
 	LogFormat               string
 	NumNetworkThreads       int32
@@ -72,6 +73,7 @@ type Broker struct {
 	LogCleanerMinCompactionLagMs       int64
 	LogCleanerMaxCompactionLagMs       int64
 	LogCleanerMinCleanableRatio        float64
+	LogCleanerDedupeBufferSize         int64
 	LogMessageTimestampType            string
 	LogMessageTimestampBeforeMaxMs     int64
 	LogMessageTimestampAfterMaxMs      int64

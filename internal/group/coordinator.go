@@ -36,14 +36,12 @@ type Store interface {
 	// acks=all would). The coordinator does not reuse records afterwards.
 	Append(ctx context.Context, partition int32, records []Record) error
 	// Replay calls fn for every record of the partition from the log start,
-	// in order, and stops at fn's first error, returning it. Control
-	// records and records of aborted transactions are not passed. fn does
-	// not retain the record's slices.
+	// in order, and stops at fn's first error, returning it. Records of
+	// transactional batches and transaction markers are passed marked as
+	// such (see Record); other control records are not. fn does not retain
+	// the record's slices. A Store that also implements TxnStore serves
+	// TxnOffsetCommit.
 	Replay(partition int32, fn func(Record) error) error
-}
-
-type partitionState struct {
-	loaded bool
 }
 
 // Coordinator serves the group APIs for the __consumer_offsets partitions
@@ -59,7 +57,7 @@ type Coordinator struct {
 	// mu guards the fields below. It is a leaf lock: never take a group's
 	// mu while holding it.
 	mu        sync.Mutex
-	parts     map[int32]*partitionState
+	parts     map[int32]*PartitionState
 	groups    map[string]*group
 	closed    bool
 	retention stopper
@@ -103,7 +101,7 @@ func newCoordinator(cfg Config, store Store, logger *slog.Logger, clk clock) *Co
 		clk:    clk,
 		ctx:    ctx,
 		cancel: cancel,
-		parts:  make(map[int32]*partitionState),
+		parts:  make(map[int32]*PartitionState),
 		groups: make(map[string]*group),
 	}
 	c.mu.Lock()
@@ -158,7 +156,7 @@ func (c *Coordinator) Close() {
 // deadline, so a coordinator move does not force a rebalance unless they
 // stay silent.
 func (c *Coordinator) Load(partition int32) error {
-	st := &partitionState{}
+	st := &PartitionState{}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -172,12 +170,8 @@ func (c *Coordinator) Load(partition int32) error {
 	loaded, err := c.replay(partition)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.parts[partition] != st {
-		return fmt.Errorf("__consumer_offsets-%d unloaded while loading", partition)
-	}
-	if err != nil {
-		delete(c.parts, partition)
-		return fmt.Errorf("loading __consumer_offsets-%d: %w", partition, err)
+	if err := LoadDone(c.parts, "__consumer_offsets", partition, st, err); err != nil {
+		return err
 	}
 	for id, g := range loaded {
 		c.groups[id] = g
@@ -187,7 +181,7 @@ func (c *Coordinator) Load(partition int32) error {
 		}
 		g.mu.Unlock()
 	}
-	st.loaded = true
+	st.Loaded = true
 	if len(loaded) > 0 {
 		c.log.Info("group: loaded partition", "partition", partition, "groups", len(loaded))
 	} else {
@@ -210,6 +204,9 @@ func (c *Coordinator) replay(partition int32) (map[string]*group, error) {
 	}
 	metas := make(map[string]*kmsg.GroupMetadataValue)
 	err := c.store.Replay(partition, func(r Record) error {
+		if handled, err := replayTxn(r, groups, get); handled || err != nil {
+			return err
+		}
 		d, err := decodeRecord(r)
 		if err != nil {
 			return err
@@ -256,7 +253,7 @@ func (c *Coordinator) replay(partition int32) (map[string]*group, error) {
 		if meta := metas[id]; meta != nil {
 			g.restore(meta)
 		}
-		if len(g.offsets) == 0 && metas[id] == nil {
+		if len(g.offsets) == 0 && metas[id] == nil && len(g.txnPending) == 0 {
 			delete(groups, id)
 		}
 	}
@@ -320,14 +317,7 @@ func (c *Coordinator) Unload(partition int32) {
 
 // REQUIRES: c.mu held.
 func (c *Coordinator) dropPartitionLocked(partition int32) []*group {
-	var gs []*group
-	for id, g := range c.groups {
-		if g.partition == partition {
-			gs = append(gs, g)
-			delete(c.groups, id)
-		}
-	}
-	return gs
+	return TakePartition(c.groups, partition, func(g *group) int32 { return g.partition })
 }
 
 func killAll(gs []*group, code int16) {
@@ -345,16 +335,9 @@ func (c *Coordinator) lookup(id string, create bool) (*group, int16) {
 	for {
 		c.mu.Lock()
 		st := c.parts[p]
-		switch {
-		case c.closed:
+		if code := ServeCode(st, c.closed); code != 0 {
 			c.mu.Unlock()
-			return nil, kerr.CoordinatorNotAvailable.Code
-		case st == nil:
-			c.mu.Unlock()
-			return nil, kerr.NotCoordinator.Code
-		case !st.loaded:
-			c.mu.Unlock()
-			return nil, kerr.CoordinatorLoadInProgress.Code
+			return nil, code
 		}
 		g := c.groups[id]
 		if g == nil && create {
@@ -389,7 +372,7 @@ func (c *Coordinator) loadedGroups() []*group {
 	defer c.mu.Unlock()
 	gs := make([]*group, 0, len(c.groups))
 	for _, g := range c.groups {
-		if st := c.parts[g.partition]; st != nil && st.loaded {
+		if st := c.parts[g.partition]; st != nil && st.Loaded {
 			gs = append(gs, g)
 		}
 	}
@@ -429,6 +412,7 @@ func SupportedVersions() map[int16]VersionRange {
 		15: {0, 6}, // DescribeGroups
 		16: {0, 5}, // ListGroups
 		42: {0, 3}, // DeleteGroups
+		28: {0, 4}, // TxnOffsetCommit (txn.go)
 		47: {0, 0}, // OffsetDelete
 		68: {0, 1}, // ConsumerGroupHeartbeat, once SetTopicMetadata is called
 		69: {0, 1}, // ConsumerGroupDescribe
@@ -459,6 +443,8 @@ func (c *Coordinator) Handle(ctx context.Context, req kmsg.Request) (kmsg.Respon
 		return c.handleListGroups(r), nil
 	case *kmsg.DeleteGroupsRequest:
 		return c.handleDeleteGroups(ctx, r), nil
+	case *kmsg.TxnOffsetCommitRequest:
+		return c.handleTxnOffsetCommit(ctx, r), nil
 	case *kmsg.OffsetDeleteRequest:
 		return c.handleOffsetDelete(ctx, r), nil
 	case *kmsg.ConsumerGroupHeartbeatRequest:

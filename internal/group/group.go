@@ -146,6 +146,9 @@ type group struct {
 	newMemberAdded bool    // a member joined during the current initial delay
 
 	offsets map[string]map[int32]offsetEntry
+	// txnPending are transactional offsets staged per producer id until
+	// their transaction's marker (txn.go); nil when none.
+	txnPending map[int64]map[topicPartition]offsetEntry
 
 	cg *consumerGroup // non-nil for a KIP-848 consumer group (state stays Empty)
 }

@@ -20,6 +20,12 @@ func NewMemStore() *MemStore { return &MemStore{parts: make(map[int32][]Record)}
 
 // Append implements Store. It copies the records.
 func (s *MemStore) Append(ctx context.Context, partition int32, records []Record) error {
+	return s.add(ctx, partition, records, false, 0)
+}
+
+// add copies records to a partition, as transactional records of pid if
+// txn is set.
+func (s *MemStore) add(ctx context.Context, partition int32, records []Record, txn bool, pid int64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -29,7 +35,7 @@ func (s *MemStore) Append(ctx context.Context, partition int32, records []Record
 		return s.appendErr
 	}
 	for _, r := range records {
-		c := Record{Key: bytes.Clone(r.Key)}
+		c := Record{Key: bytes.Clone(r.Key), Transactional: txn, ProducerID: pid}
 		if r.Value != nil {
 			c.Value = bytes.Clone(r.Value)
 		}
@@ -63,4 +69,23 @@ func (s *MemStore) Records(partition int32) []Record {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Record(nil), s.parts[partition]...)
+}
+
+// AppendTxn implements TxnStore: the records are kept as a transactional
+// batch of pid. Epochs are not checked.
+func (s *MemStore) AppendTxn(ctx context.Context, partition int32, pid int64, epoch int16, records []Record) error {
+	return s.add(ctx, partition, records, true, pid)
+}
+
+// AppendMarker records a transaction marker of pid, as the transaction
+// coordinator's marker writer would; the caller then calls
+// Coordinator.CompleteTxn.
+func (s *MemStore) AppendMarker(partition int32, pid int64, commit bool) {
+	m := MarkerAbort
+	if commit {
+		m = MarkerCommit
+	}
+	s.mu.Lock()
+	s.parts[partition] = append(s.parts[partition], Record{ProducerID: pid, Marker: m})
+	s.mu.Unlock()
 }

@@ -186,6 +186,7 @@ type fetchedPartition struct {
 	offset      int64
 	leaderEpoch int32
 	metadata    string
+	err         int16 // UNSTABLE_OFFSET_COMMIT (RequireStable, txn.go)
 }
 
 type fetchedTopic struct {
@@ -195,7 +196,7 @@ type fetchedTopic struct {
 
 // fetchOffsets returns a group's offsets for topics (nil: every committed
 // topic). Unknown offsets are -1 with empty metadata and no error.
-func (c *Coordinator) fetchOffsets(groupID string, memberID *string, memberEpoch int32, topics []fetchTopic) (int16, []fetchedTopic) {
+func (c *Coordinator) fetchOffsets(groupID string, memberID *string, memberEpoch int32, topics []fetchTopic, requireStable bool) (int16, []fetchedTopic) {
 	if groupID == "" {
 		return kerr.InvalidGroupID.Code, nil
 	}
@@ -204,12 +205,16 @@ func (c *Coordinator) fetchOffsets(groupID string, memberID *string, memberEpoch
 		return code, nil
 	}
 	var offsets map[string]map[int32]offsetEntry
+	unstable := func(string, int32) bool { return false }
 	if g != nil {
 		defer g.mu.Unlock()
 		if code := g.validateConsumerOffsetFetch(memberID, memberEpoch); code != 0 {
 			return code, nil
 		}
 		offsets = g.offsets
+		if requireStable {
+			unstable = g.unstable
+		}
 	}
 	if topics == nil {
 		for name, ps := range offsets {
@@ -235,7 +240,9 @@ func (c *Coordinator) fetchOffsets(groupID string, memberID *string, memberEpoch
 		ft := fetchedTopic{name: t.name}
 		for _, p := range t.partitions {
 			fp := fetchedPartition{partition: p, offset: -1, leaderEpoch: -1}
-			if e, ok := offsets[t.name][p]; ok {
+			if unstable(t.name, p) {
+				fp.err = kerr.UnstableOffsetCommit.Code
+			} else if e, ok := offsets[t.name][p]; ok {
 				fp.offset, fp.leaderEpoch, fp.metadata = e.offset, e.leaderEpoch, e.metadata
 			}
 			ft.partitions = append(ft.partitions, fp)
@@ -246,8 +253,8 @@ func (c *Coordinator) fetchOffsets(groupID string, memberID *string, memberEpoch
 }
 
 // OffsetFetch v0-v9. v2 makes a null topic list mean all topics and adds
-// the top-level error; v5 leader epochs; v7 RequireStable (no transactional
-// offsets are pending in this coordinator, so it never waits); v8 batches
+// the top-level error; v5 leader epochs; v7 RequireStable (partitions with
+// staged transactional offsets get UNSTABLE_OFFSET_COMMIT); v8 batches
 // groups; v9 adds member id and epoch, used only by KIP-848 groups.
 func (c *Coordinator) handleOffsetFetch(req *kmsg.OffsetFetchRequest) kmsg.Response {
 	resp := kmsg.NewPtrOffsetFetchResponse()
@@ -261,7 +268,7 @@ func (c *Coordinator) handleOffsetFetch(req *kmsg.OffsetFetchRequest) kmsg.Respo
 					topics = append(topics, fetchTopic{t.Topic, t.Partitions})
 				}
 			}
-			code, fetched := c.fetchOffsets(rg.Group, rg.MemberID, rg.MemberEpoch, topics)
+			code, fetched := c.fetchOffsets(rg.Group, rg.MemberID, rg.MemberEpoch, topics, req.RequireStable)
 			og := kmsg.NewOffsetFetchResponseGroup()
 			og.Group = rg.Group
 			og.ErrorCode = code
@@ -273,6 +280,7 @@ func (c *Coordinator) handleOffsetFetch(req *kmsg.OffsetFetchRequest) kmsg.Respo
 					op.Partition, op.Offset, op.LeaderEpoch = fp.partition, fp.offset, fp.leaderEpoch
 					md := fp.metadata
 					op.Metadata = &md
+					op.ErrorCode = fp.err
 					ot.Partitions = append(ot.Partitions, op)
 				}
 				og.Topics = append(og.Topics, ot)
@@ -288,7 +296,7 @@ func (c *Coordinator) handleOffsetFetch(req *kmsg.OffsetFetchRequest) kmsg.Respo
 	if req.Topics == nil && req.Version >= 2 {
 		topics = nil
 	}
-	code, fetched := c.fetchOffsets(req.Group, nil, -1, topics)
+	code, fetched := c.fetchOffsets(req.Group, nil, -1, topics, req.Version >= 7 && req.RequireStable)
 	if code != 0 {
 		if req.Version >= 2 {
 			resp.ErrorCode = code
@@ -313,6 +321,9 @@ func (c *Coordinator) handleOffsetFetch(req *kmsg.OffsetFetchRequest) kmsg.Respo
 			md := fp.metadata
 			op.Metadata = &md
 			op.ErrorCode = code
+			if fp.err != 0 {
+				op.ErrorCode = fp.err
+			}
 			ot.Partitions = append(ot.Partitions, op)
 		}
 		resp.Topics = append(resp.Topics, ot)
@@ -470,6 +481,7 @@ func (c *Coordinator) expireOffsets() {
 			remaining += len(ps)
 		}
 		deleteGroup := g.state == stateEmpty && len(g.pending) == 0 && remaining == len(expired) &&
+			len(g.txnPending) == 0 && // offsets of an open transaction (txn.go)
 			(g.cg == nil || len(g.cg.members) == 0)
 		if deleteGroup {
 			recs = append(recs, groupTombstone(g.id))

@@ -21,7 +21,16 @@ import (
 //
 // Key versions 3 and above belong to KIP-848 consumer groups and share
 // groups; Quill's classic coordinator skips them on replay.
-type Record struct{ Key, Value []byte }
+//
+// On replay, a record of a transactional batch (TxnOffsetCommit) has
+// Transactional set and its ProducerID; a transaction marker has Marker set
+// (and ProducerID) and no key or value (txn.go).
+type Record struct {
+	Key, Value    []byte
+	Transactional bool
+	ProducerID    int64
+	Marker        Marker
+}
 
 // ErrCorruptRecord marks a __consumer_offsets record that cannot be decoded.
 var ErrCorruptRecord = errors.New("corrupt __consumer_offsets record")

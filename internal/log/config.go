@@ -22,6 +22,14 @@ type Config struct {
 	FlushMessages      int64 // flush.messages: fsync after this many messages since the last flush (<=0 or MaxInt64: never by count)
 	FlushMs            int64 // flush.ms (checked by Manager's flusher; <=0 disabled)
 	FileDeleteDelayMs  int64 // file.delete.delay.ms (60000): deleted segments' files are closed/removed after this
+
+	// Compaction (cleaner.go). Compact is cleanup.policy containing
+	// "compact"; the delete half of the policy is RetentionMs/RetentionBytes.
+	Compact                bool
+	MinCleanableDirtyRatio float64 // min.cleanable.dirty.ratio (0.5)
+	MinCompactionLagMs     int64   // min.compaction.lag.ms (0)
+	MaxCompactionLagMs     int64   // max.compaction.lag.ms (MaxInt64)
+	DeleteRetentionMs      int64   // delete.retention.ms (1 day): tombstones and markers survive this long after cleaning
 }
 
 // DefaultConfig is Kafka's defaults.
@@ -36,6 +44,10 @@ func DefaultConfig() Config {
 		FlushMessages:      math.MaxInt64,
 		FlushMs:            math.MaxInt64,
 		FileDeleteDelayMs:  60000,
+
+		MinCleanableDirtyRatio: 0.5,
+		MaxCompactionLagMs:     math.MaxInt64,
+		DeleteRetentionMs:      24 * 3600 * 1000,
 	}
 }
 

@@ -62,6 +62,8 @@ type Log struct {
 
 	delMu      sync.Mutex
 	delPending map[*segment]*time.Timer // segments whose files wait file.delete.delay.ms
+
+	cleaner cleanerState // compaction (cleaner.go)
 }
 
 // AppendInfo describes an append.

@@ -50,6 +50,8 @@ type Manager struct {
 		stop     context.CancelFunc
 	}
 	bg sync.WaitGroup
+
+	cleaner cleanerManager // the log cleaner's state (cleaner_manager.go)
 }
 
 type managed struct {
@@ -339,6 +341,7 @@ func (m *Manager) removeDir(dataDir string, tp TopicPartition, dir string) error
 	if err := os.Rename(dir, gone); err != nil {
 		return err
 	}
+	m.forgetCleanerPoint(dataDir, tp)
 	m.mu.Lock()
 	delete(m.mu.recovery[dataDir], tp)
 	delete(m.mu.starts[dataDir], tp)
@@ -501,6 +504,7 @@ func (m *Manager) Close() error {
 	if m.mu.stop != nil {
 		m.mu.stop()
 	}
+	m.cleaner.cancel()
 	logs := make([]*managed, 0, len(m.mu.logs))
 	for _, ml := range m.mu.logs {
 		logs = append(logs, ml)

@@ -90,15 +90,15 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64, minOne bool) (Sl
 
 // readFrom builds the slice starting at the batch h at pos.
 func (l *Log) readFrom(v segView, pos int64, h record.Header, maxBytes int, maxOffset int64, minOne bool) (Slice, error) {
-	limit := v.size
+	limit, endOff := v.size, v.next
 	if maxOffset < v.next {
 		// Stop before the batch containing maxOffset.
-		p, _, found, err := v.seg.translate(maxOffset, pos, v.size)
+		p, mh, found, err := v.seg.translate(maxOffset, pos, v.size)
 		if err != nil {
 			return Slice{Offset: -1}, err
 		}
 		if found {
-			limit = p
+			limit, endOff = p, mh.BaseOffset
 		}
 	}
 	end := limit
@@ -118,20 +118,20 @@ func (l *Log) readFrom(v segView, pos int64, h record.Header, maxBytes int, maxO
 			if p+int64(bh.Size()) > target {
 				return false
 			}
-			end = p + int64(bh.Size())
+			end, endOff = p+int64(bh.Size()), bh.NextOffset()
 			return true
 		})
 		if err != nil {
 			return Slice{Offset: -1}, err
 		}
 		if end == pos && minOne {
-			end = pos + int64(h.Size())
+			end, endOff = pos+int64(h.Size()), h.NextOffset()
 		}
 	}
 	if end <= pos {
 		return Slice{Offset: -1}, nil
 	}
-	return Slice{File: v.seg.log, Pos: pos, Size: end - pos, Offset: h.BaseOffset}, nil
+	return Slice{File: v.seg.log, Pos: pos, Size: end - pos, Offset: h.BaseOffset, End: endOff}, nil
 }
 
 // ScanBatches calls fn with every batch whose last offset is >= from, in

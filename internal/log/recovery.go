@@ -17,9 +17,10 @@ import (
 // Open opens (creating if needed) the partition log in dir, like Kafka's
 // LogLoader:
 //
-//   - leftovers are cleaned up: *.deleted, *.cleaned, *.swap and *.tmp files
-//     and index files without a .log are removed (Quill writes no .swap files:
-//     it has no compaction yet, so a .swap is never a finished swap);
+//   - a segment swap the log cleaner committed (a <base>.log.swap file) is
+//     completed (completeSwaps); then leftovers are cleaned up: *.deleted,
+//     *.cleaned, other *.swap and *.tmp files and index files without a
+//     .log are removed;
 //   - without opts.Clean, every segment from the one holding the recovery
 //     point on is re-checked batch by batch (record.Check, increasing
 //     offsets); the first bad or torn batch and everything after it are cut
@@ -76,7 +77,10 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 			return nil, err
 		}
 	}
-	if err := l.epochs.truncateFromEnd(l.mu.leo); err != nil {
+	// An epoch that starts exactly at the log end began with no data yet
+	// (a new leader of an empty or idle partition): it stays, so opening
+	// such a log rewrites nothing. Only entries past the end go.
+	if err := l.epochs.truncateFromEnd(l.mu.leo + 1); err != nil {
 		return nil, err
 	}
 	if err := l.epochs.truncateFromStart(l.mu.logStart); err != nil {
@@ -89,6 +93,9 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 
 // cleanDir removes leftovers and returns the base offsets of the segments.
 func (l *Log) cleanDir() ([]int64, error) {
+	if err := l.completeSwaps(); err != nil {
+		return nil, err
+	}
 	ents, err := os.ReadDir(l.dir)
 	if err != nil {
 		return nil, err
@@ -105,7 +112,8 @@ func (l *Log) cleanDir() ([]int64, error) {
 			strings.HasSuffix(name, ".tmp"):
 			os.Remove(filepath.Join(l.dir, name))
 		case strings.HasSuffix(name, swapSuffix):
-			l.logger.Warn("removing unexpected swap file", "dir", l.dir, "file", name)
+			// completeSwaps handled the .log.swap files; anything else is
+			// a leftover.
 			os.Remove(filepath.Join(l.dir, name))
 		case strings.HasSuffix(name, logSuffix):
 			if b, ok := parseBase(name, logSuffix); ok {
@@ -361,6 +369,7 @@ func (l *Log) loadActiveTrusted(s *segment) (bool, error) {
 // resetToLocked deletes every segment and starts empty at off.
 // REQUIRES: appendMu held (or the log not yet shared).
 func (l *Log) resetToLocked(off int64) error {
+	l.noteTruncation(off)
 	seg, err := createSegmentReplacing(l.dir, off, l.mu.cfg.IndexIntervalBytes, l.now(), l.mu.segs)
 	if err != nil {
 		return err

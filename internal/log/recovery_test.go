@@ -349,3 +349,32 @@ func mustRead(t *testing.T, l *Log, n int64) []byte {
 	}
 	return b
 }
+
+// A closed segment whose index files are lost must still answer timestamp
+// lookups for its last batches: the rebuilt time index ends with the
+// segment's largest timestamp (regression: the tail of such a segment was
+// skipped and ListOffsets returned the next segment's first offset).
+func TestRebuiltTimeIndexKeepsSegmentTail(t *testing.T) {
+	dir := t.TempDir()
+	infos := buildLog(t, dir, 60)
+	for _, p := range append(segFiles(t, dir, ".index"), segFiles(t, dir, ".timeindex")...) {
+		os.Remove(p)
+	}
+	l := openT(t, dir, testConfig(), Options{RecoveryPoint: infos[len(infos)-1].LastOffset + 1})
+	defer l.Close()
+	// buildLog's batch i holds 1+i%4 records; record j has timestamp 1000+i+j.
+	for target := int64(1000); target < int64(1000+len(infos)); target++ {
+		wantOff, wantTs := int64(-1), int64(-1)
+		for i, info := range infos {
+			for j := int64(0); j <= info.LastOffset-info.BaseOffset; j++ {
+				if ts := int64(1000+i) + j; ts >= target && wantOff < 0 {
+					wantOff, wantTs = info.BaseOffset+j, ts
+				}
+			}
+		}
+		off, ts, _, ok, err := l.OffsetForTimestamp(target)
+		if err != nil || !ok || off != wantOff || ts != wantTs {
+			t.Fatalf("timestamp %d: offset %d ts %d ok %v err %v, want offset %d ts %d", target, off, ts, ok, err, wantOff, wantTs)
+		}
+	}
+}

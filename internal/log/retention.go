@@ -176,6 +176,7 @@ func (l *Log) TruncateTo(offset int64) error {
 			newNext = seg.base
 		}
 	}
+	l.noteTruncation(newNext)
 	if err := seg.log.Truncate(newSize); err != nil {
 		l.mu.Lock()
 		l.mu.failed = fmt.Errorf("log: truncate %s: %w", seg.path, err)

@@ -293,6 +293,12 @@ func (s *segment) rebuildEntries(size int64) (off, tim []byte, err error) {
 		}
 		return true
 	})
+	// The last time entry carries the segment's largest timestamp, as
+	// finishTimeIndex writes at a roll: without it a rebuilt segment's
+	// tail is invisible to timestamp lookups.
+	if b.maxTs >= 0 {
+		b.tim = appendTimeEntry(b.tim, s.base, b.maxTs, b.maxTsOff)
+	}
 	return b.off, b.tim, err
 }
 

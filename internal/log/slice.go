@@ -19,6 +19,10 @@ type Slice struct {
 	File      *os.File
 	Pos, Size int64
 	Offset    int64 // base offset of the first batch (-1 when empty)
+	// End is the offset after the last batch of the slice: End-Offset
+	// counts the offsets it covers (records, but for gaps left by
+	// compaction).
+	End int64
 }
 
 // WriteTo writes the slice to w. When w is a socket (a syscall.Conn such as

@@ -75,6 +75,11 @@ type Broker struct {
 	Host string
 	Port int32
 	Rack string
+	// Cluster mode (cluster.go): Epoch changes at every registration of a
+	// new broker process; a fenced broker leads nothing and is in no ISR.
+	Epoch       int64
+	Incarnation string
+	Fenced      bool
 }
 
 // Image is one version of the cluster metadata.
@@ -87,6 +92,12 @@ type Image struct {
 	BrokerConfigs map[string]string // dynamic cluster-wide broker configs
 	// NextProducerID is the first producer id not yet handed out.
 	NextProducerID int64
+	// ACLs and SCRAM credentials (security.go); replaced, never
+	// modified, when they change.
+	ACLs  []ACL
+	Scram map[ScramKey]ScramCredential
+	// Quotas are the client quotas by QuotaKey (quotas.go).
+	Quotas map[string]ClientQuota
 }
 
 // Empty returns an image with no topics.
@@ -137,6 +148,9 @@ func NewBuilder(base *Image) *Builder {
 		TopicIDs:       maps.Clone(base.TopicIDs),
 		Brokers:        maps.Clone(base.Brokers),
 		BrokerConfigs:  maps.Clone(base.BrokerConfigs),
+		ACLs:           base.ACLs,
+		Scram:          base.Scram,
+		Quotas:         base.Quotas,
 	}
 	return &Builder{base: base, img: img, touched: map[string]bool{}}
 }
@@ -232,12 +246,15 @@ func (b *Builder) Apply(off int64, r Record) error {
 		}
 	case r.Broker != nil:
 		br := *r.Broker
-		img.Brokers[br.ID] = &Broker{ID: br.ID, Host: br.Host, Port: br.Port, Rack: br.Rack}
+		img.Brokers[br.ID] = &Broker{ID: br.ID, Host: br.Host, Port: br.Port, Rack: br.Rack,
+			Epoch: br.Epoch, Incarnation: br.Incarnation, Fenced: br.Fenced}
 	case r.ProducerIDs != nil:
 		if r.ProducerIDs.NextProducerID < img.NextProducerID {
 			return fmt.Errorf("metadata: producer ids moving back from %d to %d", img.NextProducerID, r.ProducerIDs.NextProducerID)
 		}
 		img.NextProducerID = r.ProducerIDs.NextProducerID
+	case r.isSecurity():
+		return b.applySecurity(r)
 	default:
 		return ErrUnknownRecord
 	}

@@ -19,6 +19,11 @@ type Record struct {
 	Config      *ConfigRecord      `json:"config,omitempty"`
 	Broker      *BrokerRecord      `json:"broker,omitempty"`
 	ProducerIDs *ProducerIDsRecord `json:"producerIds,omitempty"`
+	ACL         *ACLRecord         `json:"acl,omitempty"`
+	RemoveACL   *RemoveACLRecord   `json:"removeAcl,omitempty"`
+	Scram       *ScramRecord       `json:"scram,omitempty"`
+	RemoveScram *RemoveScramRecord `json:"removeScram,omitempty"`
+	ClientQuota *ClientQuotaRecord `json:"clientQuota,omitempty"`
 }
 
 // ProducerIDsRecord hands out the producer ids below NextProducerID; ids
@@ -69,6 +74,10 @@ type BrokerRecord struct {
 	Host string `json:"host"`
 	Port int32  `json:"port"`
 	Rack string `json:"rack,omitempty"`
+	// Set in cluster mode; see Broker.
+	Epoch       int64  `json:"epoch,omitempty"`
+	Incarnation string `json:"incarnation,omitempty"`
+	Fenced      bool   `json:"fenced,omitempty"`
 }
 
 // MarshalText makes UUIDs readable in the JSON records.

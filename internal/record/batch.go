@@ -252,9 +252,11 @@ func invalid(k *kerr.Error, format string, args ...any) error {
 // offset-delta consistency. It does not look at records. Errors are *Error:
 // CORRUPT_MESSAGE for a short batch, a length mismatch or a CRC mismatch,
 // UNSUPPORTED_FOR_MESSAGE_FORMAT for magic 0/1 and INVALID_RECORD for
-// inconsistent counts. A count of 0 is accepted with any lastOffsetDelta >= 0:
-// compaction can empty a batch but keeps it for its producer state.
-// Produce requests go through ValidateProduced instead.
+// inconsistent counts. A count below lastOffsetDelta+1 (0 included) is
+// accepted: compaction removes records but keeps each survivor's offset and
+// the batch's lastOffsetDelta (and keeps an emptied batch for its producer
+// state), as Kafka's stored batches do. Produce requests go through
+// ValidateProduced instead, which insists on count = lastOffsetDelta+1.
 func Check(b []byte) (Header, error) {
 	h, err := ParseHeader(b)
 	if err != nil {
@@ -269,12 +271,8 @@ func Check(b []byte) (Header, error) {
 	if c := ComputeCRC(b); c != h.CRC {
 		return h, invalid(kerr.CorruptMessage, "crc mismatch: stored %08x, computed %08x", h.CRC, c)
 	}
-	if h.LastOffsetDelta < 0 || h.NumRecords <= 0 || int64(h.LastOffsetDelta)+1 != int64(h.NumRecords) {
-		// Kafka also allows count = 0 only for batches emptied by compaction;
-		// those keep lastOffsetDelta, so count may be 0 only in that case.
-		if !(h.NumRecords == 0 && h.LastOffsetDelta >= 0) {
-			return h, invalid(kerr.InvalidRecord, "record count %d does not match last offset delta %d", h.NumRecords, h.LastOffsetDelta)
-		}
+	if h.LastOffsetDelta < 0 || h.NumRecords < 0 || int64(h.NumRecords) > int64(h.LastOffsetDelta)+1 {
+		return h, invalid(kerr.InvalidRecord, "record count %d does not match last offset delta %d", h.NumRecords, h.LastOffsetDelta)
 	}
 	return h, nil
 }

@@ -104,7 +104,10 @@ func TestCheck(t *testing.T) {
 		{"magic 1", mutate(b, false, func(b []byte) []byte { b[offMagic] = 1; return b }), kerr.UnsupportedForMessageFormat},
 		{"length", b[:len(b)-1], kerr.CorruptMessage},
 		{"crc", mutate(b, true, func(b []byte) []byte { b[offAttributes+1] ^= 8; return b }), kerr.CorruptMessage},
-		{"count", mutate(b, false, put32(offRecordCount, 2)), kerr.InvalidRecord},
+		{"count", mutate(b, false, put32(offRecordCount, 4)), kerr.InvalidRecord},
+		{"negative count", mutate(b, false, put32(offRecordCount, -1)), kerr.InvalidRecord},
+		// Compaction keeps lastOffsetDelta and drops records.
+		{"compacted", mutate(b, false, put32(offRecordCount, 2)), nil},
 		// Compaction may empty a batch but keeps lastOffsetDelta.
 		{"emptied by compaction", rawBatchCount(mutate(b, false, put32(offRecordCount, 0))), nil},
 	}

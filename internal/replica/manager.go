@@ -30,11 +30,16 @@ type Manager struct {
 
 	mu    sync.RWMutex
 	parts map[TP]*Partition // guarded by mu
+
+	repl *replication // cluster mode (follower.go); nil: single node
+
+	syncer *qlog.GroupSyncer // fsync rounds for flush.messages=1 topics (groupsync.go)
 }
 
 // NewManager returns a manager over the logs in logs.
 func NewManager(nodeID int32, logs *qlog.Manager, settings SettingsFunc, logger *slog.Logger) *Manager {
-	return &Manager{nodeID: nodeID, logs: logs, settings: settings, log: logger, parts: map[TP]*Partition{}}
+	return &Manager{nodeID: nodeID, logs: logs, settings: settings, log: logger, parts: map[TP]*Partition{},
+		syncer: qlog.NewGroupSyncer(0)}
 }
 
 // Get returns the hosted partition, or nil.
@@ -75,6 +80,9 @@ func (m *Manager) Apply(prev, next *metadata.Image) {
 			}
 		}
 	}
+	if m.repl != nil {
+		defer m.repl.syncFetchers()
+	}
 	if prev == nil {
 		return
 	}
@@ -90,6 +98,13 @@ func (m *Manager) Apply(prev, next *metadata.Image) {
 
 func (m *Manager) ensure(t *metadata.Topic, pm metadata.Partition, s Settings, lcfg qlog.Config) error {
 	tp := TP{t.Name, pm.ID}
+	if lcfg.FlushMessages == 1 && pm.Leader == m.nodeID {
+		// fsync before every ack, grouped by the syncer rather than
+		// inline in each append (groupsync.go). A follower keeps the
+		// inline fsync of AppendFollower: one writer, no acks to group.
+		s.SyncBeforeAck = true
+		lcfg.FlushMessages = 0
+	}
 	m.mu.RLock()
 	p := m.parts[tp]
 	m.mu.RUnlock()
@@ -103,14 +118,15 @@ func (m *Manager) ensure(t *metadata.Topic, pm metadata.Partition, s Settings, l
 			return err
 		}
 		p = &Partition{
-			Topic: t.Name, ID: pm.ID, TopicID: t.ID, log: l, dir: l.Dir(),
-			waiters: map[*Waiter]struct{}{}, now: time.Now,
+			Topic: t.Name, ID: pm.ID, TopicID: t.ID, log: l, dir: l.Dir(), syncer: m.syncer,
+			waiters: map[*Waiter]struct{}{}, now: time.Now, snapshotAt: -1,
 		}
 		p.settings.Store(&s)
 		p.mu.Lock()
 		err = p.loadProducers()
 		p.segments = l.NumSegments()
 		p.hw.Store(l.LogEndOffset())
+		p.durable.Store(l.LogEndOffset())
 		p.mu.Unlock()
 		if err != nil {
 			return err
@@ -128,6 +144,7 @@ func (m *Manager) ensure(t *metadata.Topic, pm metadata.Partition, s Settings, l
 		}
 	}
 	p.epoch.Store(pm.LeaderEpoch)
+	m.applyReplication(p, pm)
 	return nil
 }
 
@@ -145,6 +162,10 @@ func (m *Manager) remove(tp TP) {
 	}
 }
 
+// Checkpoint persists every log's recovery point and log start offset now
+// (DeleteRecords must not come back after a crash).
+func (m *Manager) Checkpoint() error { return m.logs.Checkpoint() }
+
 // HighWatermark returns a hosted partition's high watermark, or -1.
 func (m *Manager) HighWatermark(topic string, partition int32) int64 {
 	if p := m.Get(topic, partition); p != nil {
@@ -155,6 +176,7 @@ func (m *Manager) HighWatermark(topic string, partition int32) int64 {
 
 // Close snapshots producer state; the caller closes the log manager after.
 func (m *Manager) Close() {
+	m.syncer.Close() // the server has stopped: no more waiters
 	for _, p := range m.All() {
 		p.mu.Lock()
 		p.writeSnapshotLocked()

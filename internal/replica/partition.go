@@ -30,6 +30,9 @@ type Settings struct {
 	Recompress        record.Codec
 	MinInsyncReplicas int
 	SegmentBytes      int // segment.bytes: a larger batch is RECORD_LIST_TOO_LARGE
+	// SyncBeforeAck (flush.messages=1): appends are acknowledged, and
+	// become visible, after a grouped fsync (groupsync.go).
+	SyncBeforeAck bool
 }
 
 // Partition is one hosted partition. Appends are serialized by mu; reads
@@ -41,6 +44,12 @@ type Partition struct {
 
 	log *qlog.Log
 	dir string // partition directory, for producer-state snapshots
+	// snapshotAt is the log end offset of the last producer-state
+	// snapshot written or loaded (-1: none); guarded by mu.
+	snapshotAt int64
+
+	syncer  *qlog.GroupSyncer // fsync rounds for Settings.SyncBeforeAck (groupsync.go)
+	durable atomic.Int64      // with SyncBeforeAck: below it the log is fsynced
 
 	settings atomic.Pointer[Settings]
 	epoch    atomic.Int32 // leader epoch
@@ -50,6 +59,10 @@ type Partition struct {
 	mu        sync.Mutex
 	producers map[int64]*producerEntry // guarded by mu
 	segments  int                      // guarded by mu: segment count at the last snapshot check
+
+	txn txnState // open and aborted transactions, LSO (txn.go)
+
+	repl replState // cluster replication: leader, ISR, followers (isr.go)
 
 	waitMu  sync.Mutex
 	waiters map[*Waiter]struct{} // guarded by waitMu
@@ -68,9 +81,9 @@ func (p *Partition) LeaderEpoch() int32 { return p.epoch.Load() }
 // to consumers.
 func (p *Partition) HighWatermark() int64 { return p.hw.Load() }
 
-// LastStableOffset is the offset below which no transaction is open. Until
-// transactions are supported it equals the high watermark.
-func (p *Partition) LastStableOffset() int64 { return p.hw.Load() }
+// LastStableOffset is the offset below which no transaction is open:
+// min(first offset of the open transactions, high watermark) (txn.go).
+func (p *Partition) LastStableOffset() int64 { return p.lastStable(p.hw.Load()) }
 
 // Settings returns the partition's append settings.
 func (p *Partition) Settings() *Settings { return p.settings.Load() }
@@ -80,6 +93,7 @@ type AppendResult struct {
 	BaseOffset     int64
 	LogAppendTime  int64 // -1 unless the topic uses LogAppendTime
 	LogStartOffset int64
+	round          *qlog.SyncRound // the fsync to wait for (AwaitDurable), or nil
 }
 
 // ErrNotLeader is returned when this replica may not take appends.
@@ -138,6 +152,9 @@ func (p *Partition) AppendProduce(b []byte, zstdOK bool) (AppendResult, error) {
 			return res, err
 		}
 		if dup != nil {
+			if s.SyncBeforeAck && p.syncer != nil {
+				res.round = p.syncer.Join(p.log) // the original may not be durable yet
+			}
 			res.BaseOffset = dup.FirstOffset
 			res.LogStartOffset = p.log.LogStartOffset()
 			if s.LogAppendTime {
@@ -148,6 +165,9 @@ func (p *Partition) AppendProduce(b []byte, zstdOK bool) (AppendResult, error) {
 		if e != nil && e.TxnFirstOffset >= 0 && !h.IsTransactional() {
 			return res, kerr.InvalidTxnState
 		}
+		if err := p.checkTxnAppendLocked(&h, e); err != nil {
+			return res, err
+		}
 	}
 	info, err := p.log.AppendLeader(b, p.epoch.Load())
 	if err != nil {
@@ -155,6 +175,9 @@ func (p *Partition) AppendProduce(b []byte, zstdOK bool) (AppendResult, error) {
 	}
 	if h.HasProducerID() {
 		p.trackProducerLocked(&h, info.BaseOffset)
+	}
+	if s.SyncBeforeAck && p.syncer != nil {
+		res.round = p.syncer.Join(p.log)
 	}
 	p.afterAppendLocked()
 	res.BaseOffset = info.BaseOffset
@@ -182,13 +205,16 @@ func (p *Partition) trackProducerLocked(h *record.Header, baseOffset int64) {
 	hh := *h
 	hh.BaseOffset = baseOffset
 	e.record(&hh, baseOffset)
+	if h.IsTransactional() && !h.IsControl() {
+		p.noteTxnAppendLocked(h.ProducerID, e, baseOffset)
+	}
 }
 
 // afterAppendLocked advances the high watermark (a single in-sync replica:
 // the leader's log end), snapshots producer state at segment rolls and
 // wakes waiting fetches. REQUIRES: mu held.
 func (p *Partition) afterAppendLocked() {
-	p.hw.Store(p.log.LogEndOffset())
+	p.advanceHW() // LEO alone, or the minimum over the ISR (isr.go)
 	if n := p.log.NumSegments(); n != p.segments {
 		p.segments = n
 		p.writeSnapshotLocked()

@@ -30,6 +30,9 @@ type producerEntry struct {
 	// TxnFirstOffset is the first offset of the producer's open
 	// transaction in this partition, or -1.
 	TxnFirstOffset int64 `json:"tf"`
+	// CoordinatorEpoch is the transaction coordinator epoch of the last
+	// marker, to fence markers from an older coordinator.
+	CoordinatorEpoch int32 `json:"ce,omitempty"`
 }
 
 func (e *producerEntry) lastSeq() int32 {

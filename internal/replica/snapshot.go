@@ -56,6 +56,9 @@ func (p *Partition) writeSnapshotLocked() {
 		return
 	}
 	off := p.log.LogEndOffset()
+	if off == p.snapshotAt {
+		return // nothing appended since the last snapshot (or an empty log)
+	}
 	body, _ := json.Marshal(snapshotFile{V: 1, Producers: p.producers})
 	buf := binary.BigEndian.AppendUint32(nil, crc32.Checksum(body, castagnoli))
 	buf = append(buf, body...)
@@ -68,6 +71,8 @@ func (p *Partition) writeSnapshotLocked() {
 		os.Remove(tmp)
 		return
 	}
+	p.snapshotAt = off
+	p.pruneAbortedLocked()
 	offs := snapshotOffsets(p.dir)
 	for i := 0; i < len(offs)-2; i++ {
 		os.Remove(filepath.Join(p.dir, snapshotName(offs[i])))
@@ -79,6 +84,7 @@ func (p *Partition) writeSnapshotLocked() {
 func (p *Partition) loadProducers() error {
 	p.producers = map[int64]*producerEntry{}
 	from := p.log.LogStartOffset()
+	p.loadAbortedLocked()
 	if p.dir != "" {
 		leo := p.log.LogEndOffset()
 		offs := snapshotOffsets(p.dir)
@@ -92,13 +98,23 @@ func (p *Partition) loadProducers() error {
 			if m, ok := readSnapshot(path); ok {
 				p.producers = m
 				from = max(off, from)
+				if off == leo {
+					p.snapshotAt = off
+				}
 				break
 			}
 		}
+		if leo == p.log.LogStartOffset() {
+			p.snapshotAt = leo // an empty log: nothing to snapshot
+		}
 	}
-	return p.log.ScanBatches(from, func(h record.Header, _ []byte) error {
-		if h.HasProducerID() && !h.IsControl() {
+	p.rebuildOpenTxnsLocked()
+	return p.log.ScanBatches(from, func(h record.Header, batch []byte) error {
+		switch {
+		case h.HasProducerID() && !h.IsControl():
 			p.trackProducerLocked(&h, h.BaseOffset)
+		case h.HasProducerID():
+			p.replayMarkerLocked(&h, batch) // closes a transaction (txn.go)
 		}
 		return nil
 	})

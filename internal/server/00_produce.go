@@ -25,6 +25,15 @@ func (s *Server) handleProduce(r *request, req *kmsg.ProduceRequest) (kmsg.Respo
 	failed := false
 	badAcks := req.Acks != 0 && req.Acks != 1 && req.Acks != -1
 	img := s.ctrl.Image()
+	// Appends to flush.messages=1 topics, acknowledged after one grouped
+	// fsync once every partition of the request is appended.
+	type fsyncWait struct {
+		ti, pi int
+		p      *replica.Partition
+		res    replica.AppendResult
+	}
+	var waits []fsyncWait
+	var acked []ackWait // acks=all: wait for the ISR (00_produce_acks.go)
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
@@ -57,9 +66,17 @@ func (s *Server) handleProduce(r *request, req *kmsg.ProduceRequest) (kmsg.Respo
 				default:
 					var res replica.AppendResult
 					n, size := batchCount(rp.Records), len(rp.Records)
-					res, err = p.AppendProduce(rp.Records, r.version >= 7)
+					if err = s.verifyTxnAppend(r.version, req.TransactionID, rt.Topic, p, rp.Records); err == nil { // txn.go
+						res, err = p.AppendProduce(rp.Records, r.version >= 7)
+					}
+					if err == nil && res.AwaitsFsync() {
+						waits = append(waits, fsyncWait{len(resp.Topics), len(st.Partitions), p, res})
+					}
 					if err == nil {
 						s.cfg.Observer.Produced(rt.Topic, rp.Partition, n, size)
+					}
+					if err == nil && req.Acks == -1 {
+						acked = append(acked, ackWait{len(resp.Topics), len(st.Partitions), p, res.BaseOffset + int64(n)})
 					}
 					sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
 				}
@@ -74,6 +91,20 @@ func (s *Server) handleProduce(r *request, req *kmsg.ProduceRequest) (kmsg.Respo
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
+	}
+	for _, w := range waits {
+		if err := w.p.AwaitDurable(w.res); err != nil {
+			failed = true
+			sp := &resp.Topics[w.ti].Partitions[w.pi]
+			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+			sp.ErrorCode, sp.ErrorMessage = errorCodeMessage(err)
+			if r.version < 8 {
+				sp.ErrorMessage = nil
+			}
+		}
+	}
+	if len(acked) > 0 {
+		s.awaitReplicas(r, req, resp, acked)
 	}
 	if req.Acks == 0 {
 		if failed {

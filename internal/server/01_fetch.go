@@ -16,11 +16,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	qlog "github.com/quillstream/quill/internal/log"
 	"github.com/quillstream/quill/internal/metadata"
 	"github.com/quillstream/quill/internal/replica"
 )
 
 func (s *Server) handleFetch(r *request, req *kmsg.FetchRequest) (kmsg.Response, error) {
+	if id := replicaIDOf(r.version, req); id >= 0 {
+		return s.handleReplicaFetch(r, req, id) // 01_fetch_replica.go
+	}
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	img := s.ctrl.Image()
 	useIDs := r.version >= 13
@@ -145,7 +149,8 @@ func (s *Server) handleFetch(r *request, req *kmsg.FetchRequest) (kmsg.Response,
 			}
 			s.cfg.Observer.FetchWaiting(-1)
 		}
-		s.fillFetchResponse(resp, results, useIDs, sess != nil)
+		frame := &fetchFrame{FetchResponse: resp}
+		s.fillFetchResponse(frame, results, useIDs, sess != nil)
 		for _, e := range idErrs {
 			rt := kmsg.NewFetchResponseTopic()
 			rt.TopicID = e.topicID
@@ -156,8 +161,9 @@ func (s *Server) handleFetch(r *request, req *kmsg.FetchRequest) (kmsg.Response,
 			rp.RecordBatches = []byte{}
 			rt.Partitions = append(rt.Partitions, rp)
 			resp.Topics = append(resp.Topics, rt)
+			frame.recs = append(frame.recs, qlog.Slice{})
 		}
-		return resp, nil
+		return frame, nil
 	}
 }
 
@@ -167,8 +173,9 @@ type partResult struct {
 	err      int16
 	hw, lso  int64
 	logStart int64
-	records  []byte
+	records  qlog.Slice // still in the segment file (fetch_write.go)
 	epoch    int32
+	aborted  []kmsg.FetchResponseTopicPartitionAbortedTransaction // read_committed (txn_fetch.go)
 }
 
 // readParts reads every partition once. urgent reports errors, which
@@ -183,14 +190,14 @@ func (s *Server) readParts(img *metadata.Image, parts []*sessPart, req *kmsg.Fet
 	total := 0
 	urgent := false
 	for _, sp := range parts {
-		res := partResult{sp: sp, hw: -1, lso: -1, logStart: -1, records: []byte{}}
+		res := partResult{sp: sp, hw: -1, lso: -1, logStart: -1}
 		res.err = s.readPart(img, sp, &res, committed, remaining, total == 0)
 		if res.err != 0 {
 			urgent = true
 		}
-		total += len(res.records)
-		remaining -= len(res.records)
-		if incremental && sp.sent && res.err == 0 && len(res.records) == 0 &&
+		total += int(res.records.Size)
+		remaining -= int(res.records.Size)
+		if incremental && sp.sent && res.err == 0 && res.records.Size == 0 &&
 			res.hw == sp.hw && res.lso == sp.lso && res.logStart == sp.logStart {
 			continue
 		}
@@ -234,16 +241,16 @@ func (s *Server) readPart(img *metadata.Image, sp *sessPart, res *partResult, co
 		return errorCode(err)
 	}
 	if slice.Size > 0 {
-		b, err := slice.Bytes()
-		if err != nil {
-			return kerr.KafkaStorageError.Code
+		res.records = slice
+		if committed {
+			res.aborted = abortedInRange(p, min(slice.Offset, sp.fetchOffset))
 		}
-		res.records = b
 	}
 	return 0
 }
 
-func (s *Server) fillFetchResponse(resp *kmsg.FetchResponse, results []partResult, useIDs, session bool) {
+func (s *Server) fillFetchResponse(frame *fetchFrame, results []partResult, useIDs, session bool) {
+	resp := frame.FetchResponse
 	var cur *kmsg.FetchResponseTopic
 	for i := range results {
 		res := &results[i]
@@ -258,10 +265,12 @@ func (s *Server) fillFetchResponse(resp *kmsg.FetchResponse, results []partResul
 		rp.Partition = sp.partition
 		rp.ErrorCode = res.err
 		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = res.hw, res.lso, res.logStart
-		rp.RecordBatches = res.records
+		rp.RecordBatches = []byte{}
+		frame.recs = append(frame.recs, res.records)
 		rp.PreferredReadReplica = -1
-		if len(res.records) > 0 {
-			s.cfg.Observer.Fetched(sp.topic, sp.partition, len(res.records))
+		rp.AbortedTransactions = res.aborted
+		if res.records.Size > 0 {
+			s.cfg.Observer.Fetched(sp.topic, sp.partition, int(res.records.End-max(res.records.Offset, sp.fetchOffset)), int(res.records.Size))
 		}
 		cur.Partitions = append(cur.Partitions, rp)
 		if session {

@@ -18,11 +18,15 @@ func (s *Server) handleMetadata(r *request, req *kmsg.MetadataRequest) (kmsg.Res
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	img := s.ctrl.Image()
 	for _, b := range img.SortedBrokers() {
+		if b.Fenced {
+			continue // as KRaft: fenced brokers are not listed
+		}
 		var rack *string
 		if b.Rack != "" {
 			rack = &b.Rack
 		}
-		resp.Brokers = append(resp.Brokers, kmsg.MetadataResponseBroker{NodeID: b.ID, Host: b.Host, Port: b.Port, Rack: rack})
+		host, port := r.brokerAddr(b)
+		resp.Brokers = append(resp.Brokers, kmsg.MetadataResponseBroker{NodeID: b.ID, Host: host, Port: port, Rack: rack})
 	}
 	cid := img.ClusterID
 	resp.ClusterID = &cid
@@ -31,7 +35,7 @@ func (s *Server) handleMetadata(r *request, req *kmsg.MetadataRequest) (kmsg.Res
 	all := req.Topics == nil || (r.version == 0 && len(req.Topics) == 0)
 	if all {
 		for _, t := range img.SortedTopics() {
-			resp.Topics = append(resp.Topics, topicMetadata(t, req))
+			resp.Topics = append(resp.Topics, topicMetadata(img, t, req))
 		}
 		return resp, nil
 	}
@@ -54,7 +58,7 @@ func (s *Server) handleMetadata(r *request, req *kmsg.MetadataRequest) (kmsg.Res
 			t = img.TopicIDs[metadata.UUID(rt.TopicID)]
 		}
 		if t != nil {
-			resp.Topics = append(resp.Topics, topicMetadata(t, req))
+			resp.Topics = append(resp.Topics, topicMetadata(img, t, req))
 			continue
 		}
 		mt := kmsg.NewMetadataResponseTopic()
@@ -87,7 +91,7 @@ func (s *Server) topicDefaults() controller.Defaults {
 	return controller.Defaults{Partitions: s.cfg.NumPartitions, ReplicationFactor: s.cfg.ReplicationFactor}
 }
 
-func topicMetadata(t *metadata.Topic, req *kmsg.MetadataRequest) kmsg.MetadataResponseTopic {
+func topicMetadata(img *metadata.Image, t *metadata.Topic, req *kmsg.MetadataRequest) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	mt.Topic = &name
@@ -101,7 +105,7 @@ func topicMetadata(t *metadata.Topic, req *kmsg.MetadataRequest) kmsg.MetadataRe
 		mp.LeaderEpoch = p.LeaderEpoch
 		mp.Replicas = p.Replicas
 		mp.ISR = p.ISR
-		mp.OfflineReplicas = []int32{}
+		mp.OfflineReplicas = offlineReplicas(img, p.Replicas) // cluster.go
 		if p.Leader < 0 {
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
 		}

@@ -7,7 +7,7 @@ package server
 // coordinator is the leader of its __consumer_offsets partition.
 
 import (
-	"context"
+	"net"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -20,32 +20,25 @@ const OffsetsTopic = "__consumer_offsets"
 
 func (s *Server) registerGroupHandlers() {
 	handle(s, 0, 4, s.handleFindCoordinator)
-	delegate[*kmsg.JoinGroupRequest](s, 0, 9).blocking = true
-	delegate[*kmsg.SyncGroupRequest](s, 0, 5).blocking = true
-	delegate[*kmsg.HeartbeatRequest](s, 0, 4)
-	delegate[*kmsg.LeaveGroupRequest](s, 0, 5)
-	delegate[*kmsg.OffsetCommitRequest](s, 0, 9)
-	delegate[*kmsg.OffsetFetchRequest](s, 0, 9)
-	delegate[*kmsg.DescribeGroupsRequest](s, 0, 5)
-	delegate[*kmsg.ListGroupsRequest](s, 0, 5)
-	delegate[*kmsg.DeleteGroupsRequest](s, 0, 2)
-	delegate[*kmsg.OffsetDeleteRequest](s, 0, 0)
+	for key, vr := range group.SupportedVersions() {
+		if int(key) >= len(s.handlers) || kmsg.RequestForKey(key) == nil || vr.Max > kmsg.RequestForKey(key).MaxVersion() {
+			panic("server: group coordinator version range not encodable")
+		}
+		s.handlers[key] = &handler{
+			min: vr.Min, max: vr.Max,
+			fn: s.delegateToGroups,
+			// JoinGroup and SyncGroup wait for the rebalance.
+			blocking: key == 11 || key == 14,
+		}
+	}
 }
 
-// delegate registers a group API served by the coordinator.
-func delegate[T kmsg.Request](s *Server, min, max int16) *handler {
-	return handle(s, min, max, func(r *request, req T) (kmsg.Response, error) {
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		go func() {
-			select {
-			case <-s.closing:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-		return s.groups.Handle(ctx, req)
-	})
+// delegateToGroups hands a group API request to the coordinator. Requests
+// waiting in a rebalance are cancelled when the server shuts down.
+func (s *Server) delegateToGroups(r *request) (kmsg.Response, error) {
+	host, _, _ := net.SplitHostPort(r.c.remote)
+	ctx := group.WithClient(s.ctx, r.clientID, host)
+	return s.groups.Handle(ctx, r.body)
 }
 
 func (s *Server) handleFindCoordinator(r *request, req *kmsg.FindCoordinatorRequest) (kmsg.Response, error) {
@@ -60,24 +53,34 @@ func (s *Server) handleFindCoordinator(r *request, req *kmsg.FindCoordinatorRequ
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
 		c.Key = key
 		c.NodeID, c.Port = -1, -1
+		topic := OffsetsTopic
+		if req.CoordinatorType == 1 {
+			topic = TxnStateTopic // both use the same hash (txn.PartitionFor)
+		}
 		switch {
-		case req.CoordinatorType != 0:
-			// Transactions are not served yet.
-			c.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		case req.CoordinatorType != 0 && req.CoordinatorType != 1:
+			c.ErrorCode = kerr.InvalidRequest.Code
 		case self == nil:
 			c.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		default:
-			t := img.Topics[OffsetsTopic]
-			if t == nil {
+			t := img.Topics[topic]
+			if t == nil || (req.CoordinatorType == 1 && s.txn == nil) {
 				c.ErrorCode = kerr.CoordinatorNotAvailable.Code
 				break
 			}
 			part := group.PartitionFor(key, int32(len(t.Partitions)))
-			if t.Partitions[part].Leader != s.cfg.NodeID {
-				c.ErrorCode = kerr.NotCoordinator.Code
+			if l := t.Partitions[part].Leader; l != s.cfg.NodeID {
+				// Cluster mode: the coordinator is the partition's leader.
+				if lb := img.Brokers[l]; lb != nil && !lb.Fenced {
+					c.NodeID = lb.ID
+					c.Host, c.Port = r.brokerAddr(lb)
+				} else {
+					c.ErrorCode = kerr.CoordinatorNotAvailable.Code
+				}
 				break
 			}
-			c.NodeID, c.Host, c.Port = self.ID, self.Host, self.Port
+			c.NodeID = self.ID
+			c.Host, c.Port = r.brokerAddr(self)
 		}
 		if c.ErrorCode != 0 {
 			msg := kerr.ErrorForCode(c.ErrorCode).Error()

@@ -11,6 +11,16 @@ import (
 func (s *Server) handleDeleteRecords(r *request, req *kmsg.DeleteRecordsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DeleteRecordsResponse)
 	img := s.ctrl.Image()
+	moved := false
+	defer func() {
+		// The new log start offsets must survive a crash: checkpoint now
+		// rather than at the next periodic checkpoint.
+		if moved {
+			if err := s.replicas.Checkpoint(); err != nil {
+				s.log.Error("checkpoint after DeleteRecords failed", "err", err)
+			}
+		}
+	}()
 	for _, rt := range req.Topics {
 		st := kmsg.NewDeleteRecordsResponseTopic()
 		st.Topic = rt.Topic
@@ -29,6 +39,7 @@ func (s *Server) handleDeleteRecords(r *request, req *kmsg.DeleteRecordsRequest)
 				low, err := p.DeleteRecords(rp.Offset)
 				sp.LowWatermark = low
 				sp.ErrorCode = errorCode(err)
+				moved = moved || err == nil
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}

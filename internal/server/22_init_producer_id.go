@@ -3,8 +3,8 @@ package server
 // InitProducerID, versions 0-5, for idempotent producers (a null
 // transactional id). Producer ids come in blocks reserved through the
 // metadata log, so an id is never handed out twice, even across restarts.
-// Transactional ids are served by the transaction coordinator (not yet):
-// until then they get COORDINATOR_NOT_AVAILABLE.
+// Transactional ids are served by the transaction coordinator
+// (internal/txn, 24_add_partitions_to_txn.go).
 
 import (
 	"sync"
@@ -47,8 +47,11 @@ func (s *Server) handleInitProducerID(r *request, req *kmsg.InitProducerIDReques
 			resp.ErrorCode = kerr.InvalidRequest.Code
 			return resp, nil
 		}
-		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
-		return resp, nil
+		if s.txn == nil {
+			resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			return resp, nil
+		}
+		return s.txn.Handle(s.ctx, req)
 	}
 	// KIP-360: an idempotent producer re-initializing with its id and
 	// epoch gets the epoch bumped; we hand out a fresh id instead, which

@@ -135,13 +135,15 @@ func (s *Server) handleIncrementalAlterConfigs(r *request, req *kmsg.Incremental
 	for _, rr := range req.Resources {
 		res := kmsg.NewIncrementalAlterConfigsResponseResource()
 		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
-		current := map[string]string{}
+		// The values in effect, defaults included: APPEND and SUBTRACT
+		// work on them, as in Kafka.
+		var effective []ConfigEntry
 		if rr.ResourceType == kmsg.ConfigResourceTypeTopic {
 			if t := img.Topics[rr.ResourceName]; t != nil {
-				current = t.Configs
+				effective = s.cfg.Configs.DescribeTopic(t.Configs)
 			}
 		} else {
-			current = img.BrokerConfigs
+			effective = s.cfg.Configs.DescribeBroker(img.BrokerConfigs)
 		}
 		var changes []controller.ConfigChange
 		var err error
@@ -152,11 +154,16 @@ func (s *Server) handleIncrementalAlterConfigs(r *request, req *kmsg.Incremental
 			case kmsg.IncrementalAlterConfigOpDelete:
 				changes = append(changes, controller.ConfigChange{Name: c.Name})
 			case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
+				cur, isList := listValue(effective, c.Name)
+				if !isList {
+					err = &controller.Error{Kafka: kerr.InvalidConfig, Message: fmt.Sprintf("Config value append or subtract is not allowed for config key: %s (not a list)", c.Name)}
+					break
+				}
 				if c.Value == nil {
 					err = &controller.Error{Kafka: kerr.InvalidConfig, Message: "APPEND and SUBTRACT need a value"}
 					break
 				}
-				list := splitList(current[c.Name])
+				list := splitList(cur)
 				for _, v := range splitList(*c.Value) {
 					has := slices.Contains(list, v)
 					if c.Op == kmsg.IncrementalAlterConfigOpAppend && !has {
@@ -180,6 +187,25 @@ func (s *Server) handleIncrementalAlterConfigs(r *request, req *kmsg.Incremental
 		resp.Resources = append(resp.Resources, res)
 	}
 	return resp, nil
+}
+
+// configTypeList is Kafka's ConfigType for lists.
+const configTypeList = 7
+
+// listValue returns the value in effect of a list-typed config.
+func listValue(entries []ConfigEntry, name string) (string, bool) {
+	for _, e := range entries {
+		if e.Name == name {
+			if e.Type != configTypeList {
+				return "", false
+			}
+			if e.Value == nil {
+				return "", true
+			}
+			return *e.Value, true
+		}
+	}
+	return "", false
 }
 
 func splitList(s string) []string {

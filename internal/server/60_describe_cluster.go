@@ -20,7 +20,8 @@ func (s *Server) handleDescribeCluster(r *request, req *kmsg.DescribeClusterRequ
 	resp.ClusterAuthorizedOperations = -2147483648
 	for _, b := range img.SortedBrokers() {
 		rb := kmsg.NewDescribeClusterResponseBroker()
-		rb.NodeID, rb.Host, rb.Port = b.ID, b.Host, b.Port
+		rb.NodeID = b.ID
+		rb.Host, rb.Port = r.brokerAddr(b)
 		if b.Rack != "" {
 			rack := b.Rack
 			rb.Rack = &rack

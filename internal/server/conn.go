@@ -29,8 +29,10 @@ type conn struct {
 	remote   string
 
 	stopping atomic.Bool
+	sec      connSecurity // listener protocol, principal, SASL state (auth_conn.go)
 	hdr      [4]byte
-	out      []byte // response scratch buffer, reused
+	out      []byte      // response scratch buffer, reused
+	marks    []fetchMark // zero-copy fetch scratch (fetch_write.go), reused
 }
 
 func newConn(s *Server, nc net.Conn, listener string) *conn {
@@ -103,7 +105,7 @@ func (c *conn) readFrame() ([]byte, error) {
 		return nil, err
 	}
 	n := int32(binary.BigEndian.Uint32(c.hdr[:]))
-	if n < 8 { // key, version, correlation id at the least
+	if n < 0 || n < 8 && !c.sec.raw { // key, version, correlation id at the least (raw SASL tokens are shorter)
 		return nil, fmt.Errorf("invalid frame size %d", n)
 	}
 	if max := c.s.cfg.SocketRequestMaxBytes; max > 0 && n > max {
@@ -168,6 +170,9 @@ func skipTags(b []byte) ([]byte, error) {
 }
 
 func (c *conn) handle(frame []byte) error {
+	if c.sec.raw {
+		return c.handleRawSASL(frame)
+	}
 	s := c.s
 	r, body, err := parseHeader(frame, func(key, version int16) bool {
 		req := kmsg.RequestForKey(key)
@@ -212,7 +217,7 @@ func (c *conn) handle(frame []byte) error {
 		}
 	}
 	start := time.Now()
-	resp, err := h.fn(&r)
+	resp, err := c.dispatch(h, &r)
 	s.cfg.Observer.Request(r.key, r.version, time.Since(start))
 	if err != nil {
 		return err
@@ -228,6 +233,11 @@ func (c *conn) handle(frame []byte) error {
 // flexible versions (never for ApiVersions, whose response header is v0
 // so that clients can parse it before they know our versions).
 func (c *conn) writeResponse(r *request, resp kmsg.Response) error {
+	if f, ok := resp.(*fetchFrame); ok && zeroCopyFetch {
+		if done, err := c.writeFetch(r, f); done {
+			return err
+		}
+	}
 	b := c.out[:0]
 	b = append(b, 0, 0, 0, 0)
 	b = binary.BigEndian.AppendUint32(b, uint32(r.corr))

@@ -7,6 +7,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,9 +16,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/quillstream/quill/internal/auth"
 	"github.com/quillstream/quill/internal/controller"
 	"github.com/quillstream/quill/internal/group"
 	"github.com/quillstream/quill/internal/replica"
+	"github.com/quillstream/quill/internal/txn"
 )
 
 // Listener is an address to bind, with its Kafka listener name.
@@ -25,6 +28,20 @@ type Listener struct {
 	Name string
 	Host string
 	Port int
+	// Security (auth_conn.go): Protocol is PLAINTEXT (""), SSL,
+	// SASL_PLAINTEXT or SASL_SSL; TLS is set for SSL and SASL_SSL, SASL
+	// for the SASL protocols. MaxReauth is connections.max.reauth.ms.
+	Protocol  string
+	TLS       *tls.Config
+	SASL      *auth.Mechanisms
+	MaxReauth time.Duration
+	// PrincipalRules map client certificate DNs to user names
+	// (ssl.principal.mapping.rules); nil: the DN as is.
+	PrincipalRules *auth.PrincipalRules
+	// AdvertisedHost and AdvertisedPort are what Metadata tells clients
+	// of this listener; empty: the registered broker address.
+	AdvertisedHost string
+	AdvertisedPort int32
 }
 
 // Config is what the server needs from the broker configuration.
@@ -45,6 +62,8 @@ type Config struct {
 	Configs ConfigSource
 	// Observer sees requests, appends and fetches (metrics); nil: none.
 	Observer Observer
+	// Authorizer checks ACLs (auth_acl.go); nil: everything is allowed.
+	Authorizer *auth.Authorizer
 }
 
 // Server is a running broker's protocol front end.
@@ -58,8 +77,10 @@ type Server struct {
 	pids     pidAllocator
 
 	listeners []net.Listener
-	wg        sync.WaitGroup // connection and accept goroutines
-	closing   chan struct{}  // closed when shutdown starts
+	wg        sync.WaitGroup  // connection and accept goroutines
+	closing   chan struct{}   // closed when shutdown starts
+	ctx       context.Context // cancelled when shutdown starts
+	cancelCtx context.CancelFunc
 
 	mu    sync.Mutex
 	conns map[*conn]struct{} // guarded by mu
@@ -67,6 +88,9 @@ type Server struct {
 	// handlers is indexed by API key; nil entries are unsupported.
 	handlers [maxKey]*handler
 	inflight atomic.Int64
+	authz    *auth.Authorizer // nil: no ACL checks
+	quotas   quotaTracker     // client quota rates (auth_quotas.go)
+	txn      *txn.Coordinator // nil: no transactions (SetTxnCoordinator, txn.go)
 }
 
 // New returns a server; Start binds its listeners.
@@ -84,6 +108,8 @@ func New(cfg Config, ctrl *controller.Controller, replicas *replica.Manager, gro
 		conns:    map[*conn]struct{}{},
 	}
 	s.pids.ctrl = ctrl
+	s.ctx, s.cancelCtx = context.WithCancel(context.Background())
+	s.authz = cfg.Authorizer
 	s.registerHandlers()
 	return s
 }
@@ -95,6 +121,9 @@ func (s *Server) Start() error {
 		if err != nil {
 			s.closeListeners()
 			return fmt.Errorf("listen on %s (%s): %w", net.JoinHostPort(l.Host, fmt.Sprint(l.Port)), l.Name, err)
+		}
+		if l.TLS != nil {
+			ln = tls.NewListener(ln, l.TLS) // never sendfile: writes go through TLS
 		}
 		s.listeners = append(s.listeners, ln)
 		s.wg.Add(1)
@@ -128,6 +157,7 @@ func (s *Server) accept(ln net.Listener, l Listener) {
 			tc.SetNoDelay(true)
 		}
 		c := newConn(s, nc, l.Name)
+		c.initSecurity(&l)
 		s.mu.Lock()
 		select {
 		case <-s.closing:
@@ -165,6 +195,7 @@ func (s *Server) Shutdown(ctx context.Context) {
 	case <-s.closing:
 	default:
 		close(s.closing)
+		s.cancelCtx()
 	}
 	s.mu.Unlock()
 	s.closeListeners()

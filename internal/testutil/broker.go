@@ -62,7 +62,7 @@ func Binary(t testing.TB) string {
 			return
 		}
 		out := filepath.Join(buildDir, "quill")
-		cmd := exec.Command("go", "build", "-o", out, "./cmd/quill")
+		cmd := exec.Command("go", "build", "-buildvcs=false", "-o", out, "./cmd/quill")
 		cmd.Dir = root
 		var buf bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &buf, &buf
@@ -113,6 +113,7 @@ type brokerConfig struct {
 	dir          string
 	port         int
 	overrides    [][2]string
+	defaultAdmin bool // keep admin.listeners at its default (127.0.0.1:9644)
 	configFile   string
 	startTimeout time.Duration
 	env          []string
@@ -121,6 +122,13 @@ type brokerConfig struct {
 // WithOverride adds `--override key=value`.
 func WithOverride(key, value string) Option {
 	return func(c *brokerConfig) { c.overrides = append(c.overrides, [2]string{key, value}) }
+}
+
+// WithDefaultAdmin keeps admin.listeners at its default address. Without
+// it a test broker's admin listener takes a free port, so that brokers
+// never compete for 9644.
+func WithDefaultAdmin() Option {
+	return func(c *brokerConfig) { c.defaultAdmin = true }
 }
 
 // WithOverrides adds several overrides; map order does not matter because
@@ -172,13 +180,29 @@ func StartBroker(t testing.TB, opts ...Option) *Broker {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if cfg.dir == "" {
-		cfg.dir = t.TempDir()
-	}
 	if cfg.port == 0 {
 		cfg.port = FreePort(t)
 	}
-	b := &Broker{t: t, bin: Binary(t), cfg: cfg, logDir: t.TempDir()}
+	logDir := ""
+	if os.Getenv("QUILL_E2E_KEEP") == "1" {
+		// Keep data and logs for a post-mortem.
+		var err error
+		if logDir, err = os.MkdirTemp("", "quill-e2e-logs-"); err != nil {
+			t.Fatal(err)
+		}
+		if cfg.dir == "" {
+			if cfg.dir, err = os.MkdirTemp("", "quill-e2e-data-"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Logf("QUILL_E2E_KEEP=1: broker data in %s, output in %s (not removed)", cfg.dir, logDir)
+	} else {
+		logDir = t.TempDir()
+		if cfg.dir == "" {
+			cfg.dir = t.TempDir()
+		}
+	}
+	b := &Broker{t: t, bin: Binary(t), cfg: cfg, logDir: logDir}
 	t.Cleanup(b.cleanup)
 	b.start()
 	return b
@@ -209,6 +233,9 @@ func (b *Broker) Args() []string {
 	args := []string{"server",
 		"--override", "listeners=PLAINTEXT://" + b.Addr(),
 		"--override", "log.dirs=" + b.cfg.dir,
+	}
+	if !b.cfg.defaultAdmin {
+		args = append(args, "--override", "admin.listeners=http://127.0.0.1:0")
 	}
 	for _, kv := range b.cfg.overrides {
 		args = append(args, "--override", kv[0]+"="+kv[1])

@@ -53,6 +53,10 @@ func TestFranzRecordShapes(t *testing.T) {
 	if len(got) != len(sent) {
 		t.Fatalf("consumed %d records, produced %d", len(got), len(sent))
 	}
+	// Without transactions, read_committed sees the same (LSO = HW).
+	if rc := consumeAll(t, b, topic, kgo.FetchIsolationLevel(kgo.ReadCommitted()))[0]; len(rc) != len(sent) {
+		t.Errorf("read_committed consumer got %d records, want %d", len(rc), len(sent))
+	}
 	for i, r := range got {
 		s := sent[i]
 		if r.Offset != int64(i) {
@@ -344,11 +348,15 @@ func TestFranzListOffsets(t *testing.T) {
 	cl := b.Client(t)
 	ctx := ctxT(t, 30*time.Second)
 
-	// Empty partition: earliest = latest = 0; by timestamp: -1.
-	if lo, err := adm.ListOffsetsAfterMilli(ctx, 0, topic); err != nil {
-		t.Fatal(err)
-	} else if o, _ := lo.Lookup(topic, 0); o.Err != nil || o.Offset != -1 {
-		t.Errorf("empty partition, timestamp 0: offset %d err %v; Kafka answers -1, NONE", o.Offset, o.Err)
+	// Empty partition: by timestamp, Kafka answers -1 (kadm would turn
+	// that into the end offset, so ask on the wire).
+	if off, ts, code := rawListOffset(t, b, topic, 0, 0); code != 0 || off != -1 || ts != -1 {
+		t.Errorf("empty partition, ListOffsets v7 timestamp 0: offset %d timestamp %d %s; Kafka answers -1, -1, NONE", off, ts, codeName(code))
+	}
+	for _, spec := range []int64{-1, -2} {
+		if off, _, code := rawListOffset(t, b, topic, 0, spec); code != 0 || off != 0 {
+			t.Errorf("empty partition, ListOffsets v7 timestamp %d: offset %d %s; want 0, NONE", spec, off, codeName(code))
+		}
 	}
 
 	// Timestamps one second apart in the past (within
@@ -391,6 +399,8 @@ func TestFranzListOffsets(t *testing.T) {
 	check("earliest (-2)", lo, err, 0, 0)
 	lo, err = adm.ListEndOffsets(ctx, topic)
 	check("latest (-1)", lo, err, n, 0)
+	lo, err = adm.ListCommittedOffsets(ctx, topic)
+	check("latest, read_committed (LSO)", lo, err, n, 0)
 	lo, err = adm.ListMaxTimestampOffsets(ctx, topic)
 	check("max timestamp (-3)", lo, err, 7, t0.Add(25*time.Minute).UnixMilli())
 	lo, err = adm.ListOffsetsAfterMilli(ctx, t0.UnixMilli(), topic)
@@ -399,8 +409,18 @@ func TestFranzListOffsets(t *testing.T) {
 	check("timestamp between 4 and 5", lo, err, 5, t0.Add(5*time.Second).UnixMilli())
 	lo, err = adm.ListOffsetsAfterMilli(ctx, t0.Add(12*time.Second).UnixMilli(), topic)
 	check("timestamp 12 (record 7 is later but earlier in the log)", lo, err, 7, t0.Add(25*time.Minute).UnixMilli())
+	// kadm reports "no such record" (-1 on the wire) as the end offset.
 	lo, err = adm.ListOffsetsAfterMilli(ctx, t0.Add(26*time.Minute).UnixMilli(), topic)
-	check("timestamp after all", lo, err, -1, 0)
+	check("timestamp after all (kadm)", lo, err, n, 0)
+	if off, ts, code := rawListOffset(t, b, topic, 0, t0.Add(26*time.Minute).UnixMilli()); code != 0 || off != -1 || ts != -1 {
+		t.Errorf("ListOffsets v7 after the largest timestamp: offset %d timestamp %d %s; Kafka answers -1, -1, NONE", off, ts, codeName(code))
+	}
+	if off, ts, code := rawListOffset(t, b, topic, 0, -3); code != 0 || off != 7 || ts != t0.Add(25*time.Minute).UnixMilli() {
+		t.Errorf("ListOffsets v7 max timestamp (-3): offset %d timestamp %d %s; want 7 at %d", off, ts, codeName(code), t0.Add(25*time.Minute).UnixMilli())
+	}
+	if off, _, code := rawListOffset(t, b, topic, 5, -1); code != kerr.UnknownTopicOrPartition.Code {
+		t.Errorf("ListOffsets for a missing partition: offset %d %s, want UNKNOWN_TOPIC_OR_PARTITION", off, codeName(code))
+	}
 	lo, err = adm.ListOffsetsAfterMilli(ctx, 0, topic)
 	check("timestamp 0", lo, err, 0, 0)
 }
@@ -447,6 +467,11 @@ func TestFranzDeleteRecords(t *testing.T) {
 		t.Errorf("start offset of p1 = %d, want 50", o.Offset)
 	}
 
+	// By timestamp, nothing below the log start offset is returned.
+	if off, _, code := rawListOffset(t, b, topic, 0, 0); code != 0 || off != 20 {
+		t.Errorf("ListOffsets(timestamp 0) after DeleteRecords to 20: offset %d %s, want 20", off, codeName(code))
+	}
+
 	// Raw fetch at 0: OFFSET_OUT_OF_RANGE with the new LogStartOffset.
 	req := kmsg.NewPtrFetchRequest()
 	req.Version = 12
@@ -491,4 +516,27 @@ func TestFranzDeleteRecords(t *testing.T) {
 	if r, _ := dr.Lookup(topic, 0); !errors.Is(r.Err, kerr.OffsetOutOfRange) {
 		t.Errorf("DeleteRecords beyond the high watermark: %v, want OFFSET_OUT_OF_RANGE", r.Err)
 	}
+}
+
+// rawListOffset sends ListOffsets v7 for one partition and returns the
+// partition's offset, timestamp and error code as they are on the wire.
+func rawListOffset(t testing.TB, b *testutil.Broker, topic string, partition int32, ts int64) (int64, int64, int16) {
+	t.Helper()
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.Version = 7
+	req.ReplicaID = -1
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewListOffsetsRequestTopicPartition()
+	rp.Partition = partition
+	rp.CurrentLeaderEpoch = -1
+	rp.Timestamp = ts
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp := testutil.DialRaw(t, b.Addr()).Request(req).(*kmsg.ListOffsetsResponse)
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		t.Fatalf("ListOffsets response shape: %+v", resp)
+	}
+	p := resp.Topics[0].Partitions[0]
+	return p.Offset, p.Timestamp, p.ErrorCode
 }

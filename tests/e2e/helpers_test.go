@@ -379,3 +379,24 @@ func equalBytes(a, b []byte) bool {
 func buildBatchCRC(fromAttributes []byte) uint32 {
 	return crc32.Checksum(fromAttributes, crc32.MakeTable(crc32.Castagnoli))
 }
+
+// checkStoredCodec fails unless the batches were compressed with want.
+// librdkafka sends a batch uncompressed when compression would not make it
+// smaller, so "none" batches are allowed beside at least one of want.
+func checkStoredCodec(t testing.TB, what string, stored []int, want int) {
+	t.Helper()
+	n := 0
+	for _, c := range stored {
+		switch c {
+		case want:
+			n++
+		case 0:
+		default:
+			t.Errorf("%s: stored batch codecs %v, want %s (or none)", what, stored, codecNames[want])
+			return
+		}
+	}
+	if n == 0 && want != 0 {
+		t.Errorf("%s: stored batch codecs %v: no batch uses %s; the client did not compress (librdkafka before 2.11.1 silently sends uncompressed data when it dislikes the advertised ApiVersions ranges)", what, stored, codecNames[want])
+	}
+}

@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"encoding/binary"
+	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,8 +44,11 @@ func TestRawBadFrames(t *testing.T) {
 		{"unknown api key -1", testutil.Frame(hdr(-1, 0))},
 		{"Metadata v99", testutil.Frame(append(hdr(3, 99), 0, 0, 0, 0))},
 		{"Produce v99", testutil.Frame(hdr(0, 99))},
-		{"Metadata v1 truncated body", testutil.Frame(append(hdr(3, 1), 0, 0, 0, 5, 0, 3, 'a'))},
-		{"Metadata v1 garbage body", testutil.Frame(append(hdr(3, 1), 0x7f, 0xff, 0xff, 0xff, 0xde, 0xad, 0xbe, 0xef))},
+		// Metadata v4: the oldest version Kafka 4.0 still serves.
+		{"Metadata v4 truncated body", testutil.Frame(append(hdr(3, 4), 0, 0, 0, 5, 0, 3, 'a'))},
+		{"Metadata v4 empty body", testutil.Frame(hdr(3, 4))},
+		{"Metadata v4 garbage body", testutil.Frame(append(hdr(3, 4), 0x7f, 0xff, 0xff, 0xff, 0xde, 0xad, 0xbe, 0xef))},
+		{"Metadata v12 bad compact array", testutil.Frame(append(testutil.RequestHeader(3, 12, 1, "raw", true), 0xff, 0xff, 0xff, 0xff, 0x0f))},
 		{"Produce v7 garbage body", testutil.Frame(append(hdr(0, 7), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff))},
 		{"client id longer than the frame", testutil.Frame([]byte{0, 18, 0, 0, 0, 0, 0, 1, 0x7f, 0xff, 'x'})},
 		{"garbage", testutil.Frame([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))},
@@ -68,14 +73,18 @@ func TestRawBadFrames(t *testing.T) {
 	})
 
 	t.Run("frame at the limit is read", func(t *testing.T) {
-		// A Metadata v1 request padded with a long client id to the
-		// exact limit is within bounds: it must be answered.
-		clientID := make([]byte, rawMaxRequest-10-4)
-		for i := range clientID {
-			clientID[i] = 'c'
+		// A Metadata v4 request for 8000 (missing) topics, padded with
+		// the client id to the exact limit, is within bounds: it must
+		// be answered.
+		const nTopics = 8000
+		clientID := strings.Repeat("c", rawMaxRequest-15-8*nTopics)
+		body := testutil.RequestHeader(3, 4, 42, clientID, false)
+		body = binary.BigEndian.AppendUint32(body, nTopics)
+		for i := 0; i < nTopics; i++ {
+			body = binary.BigEndian.AppendUint16(body, 6)
+			body = fmt.Appendf(body, "t%05d", i)
 		}
-		body := testutil.RequestHeader(3, 1, 42, string(clientID), false)
-		body = append(body, 0, 0, 0, 0) // no topics
+		body = append(body, 0) // no auto-creation
 		if len(body) != rawMaxRequest {
 			t.Fatalf("built %d bytes", len(body))
 		}
@@ -86,8 +95,8 @@ func TestRawBadFrames(t *testing.T) {
 			t.Fatalf("request of exactly socket.request.max.bytes: %v (Kafka accepts size == max)", err)
 		}
 		resp := kmsg.NewPtrMetadataResponse()
-		resp.Version = 1
-		if err := resp.ReadFrom(rb); err != nil || len(resp.Brokers) != 1 {
+		resp.Version = 4
+		if err := resp.ReadFrom(rb); err != nil || len(resp.Brokers) != 1 || len(resp.Topics) != nTopics {
 			t.Fatalf("metadata response: %v %+v", err, resp)
 		}
 	})
@@ -138,6 +147,36 @@ func TestRawBadFrames(t *testing.T) {
 		}
 		if c := resp.(*kmsg.ApiVersionsResponse).ErrorCode; c != kerr.InvalidRequest.Code {
 			t.Errorf("error %s, want INVALID_REQUEST(42)", codeName(c))
+		}
+	})
+
+	t.Run("parked fetch keeps the response order", func(t *testing.T) {
+		topic := topicName(t)
+		createTopic(t, b.Admin(t), topic, 1, nil)
+		rc := testutil.DialRaw(t, b.Addr())
+		f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("raw"))
+		fetch := fetchReq(12, 0, -1, 1500) // at the log end: parks
+		addFetchPartition(fetch, topic, [16]byte{}, 0, 0, 1<<20)
+		av := kmsg.NewPtrApiVersionsRequest()
+		av.Version = 3
+		av.ClientSoftwareName, av.ClientSoftwareVersion = "x", "1"
+		// acks=0 produce: no response at all, then ApiVersions.
+		p0 := produceRequest(9, 0, topic, 0, plainBatch("acks0"))
+		c1, c2, c3 := rc.NextCorrelation(), rc.NextCorrelation(), rc.NextCorrelation()
+		var frames []byte
+		frames = append(frames, f.AppendRequest(nil, fetch, c1)...)
+		frames = append(frames, f.AppendRequest(nil, p0, c2)...)
+		frames = append(frames, f.AppendRequest(nil, av, c3)...)
+		rc.Write(frames)
+		if _, err := rc.ReadResponseBody(c1, true, 10*time.Second); err != nil {
+			t.Fatalf("first response: %v (Kafka answers in request order: the parked fetch first)", err)
+		}
+		if _, err := rc.ReadResponseBody(c3, false, 10*time.Second); err != nil {
+			t.Fatalf("second response: %v (an acks=0 produce gets none, then ApiVersions)", err)
+		}
+		got := consumeAll(t, b, topic)[0]
+		if len(got) != 1 || string(got[0].Value) != "acks0" {
+			t.Errorf("acks=0 produce stored %d records", len(got))
 		}
 	})
 

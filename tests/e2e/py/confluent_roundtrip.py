@@ -42,7 +42,7 @@ def create(admin, topic):
 
 def expected(i, name):
     key = None if i % 5 == 0 else ("key-%d" % (i % 11)).encode()
-    value = None if i % 7 == 3 else ("%s value %05d %s" % (name, i, "y" * (i % 40))).encode()
+    value = None if i % 7 == 3 else ("%s value %05d %s" % (name, i, "y" * (100 + i % 40))).encode()
     headers = [("idx", str(i).encode()), ("codec", name.encode())] if i % 2 == 0 else None
     return key, value, headers
 
