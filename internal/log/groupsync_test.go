@@ -15,13 +15,20 @@ type fsyncRecorder struct {
 	synced map[string]int64
 	calls  map[string]int
 	gate   chan struct{} // if set, each fsync first waits for a token
+	// entered receives a token each time an fsync reaches the gate, so a
+	// test knows a round is really blocked in it.
+	entered chan struct{}
 }
 
 func recordFsyncs(t *testing.T) *fsyncRecorder {
-	r := &fsyncRecorder{synced: map[string]int64{}, calls: map[string]int{}}
+	r := &fsyncRecorder{synced: map[string]int64{}, calls: map[string]int{}, entered: make(chan struct{}, 64)}
 	old := syncFile
 	syncFile = func(f *os.File) error {
 		if r.gate != nil {
+			select {
+			case r.entered <- struct{}{}:
+			default:
+			}
 			<-r.gate
 		}
 		st, err := f.Stat()
@@ -113,16 +120,20 @@ func TestGroupSyncAckedIsDurable(t *testing.T) {
 func TestGroupSyncOneFsyncPerLogPerRound(t *testing.T) {
 	rec := recordFsyncs(t)
 	rec.gate = make(chan struct{})
+	var open sync.Once
+	release := func() { open.Do(func() { close(rec.gate) }) }
 	g := NewGroupSyncer(4)
 	root := t.TempDir()
 	a := openT(t, filepath.Join(root, "t-0"), testConfig(), Options{})
 	b := openT(t, filepath.Join(root, "t-1"), testConfig(), Options{})
 	defer a.Close()
 	defer b.Close()
+	defer release() // runs first: a failed test must not leave a round stuck in fsync
 
 	// The first round takes a and blocks in its fsync...
 	mustAppend(t, a, mkBatch(t, 1, 10, 0), 0)
 	first := g.Join(a)
+	<-rec.entered // the round is in its fsync now (regression: the test raced it)
 	// ...so these all join the second round.
 	var second []*SyncRound
 	for i := range 10 {
@@ -135,7 +146,7 @@ func TestGroupSyncOneFsyncPerLogPerRound(t *testing.T) {
 			t.Fatal("appends made while a round ran did not share the next round")
 		}
 	}
-	close(rec.gate) // let every fsync through
+	release() // let every fsync through
 	if _, err := first.Wait(a); err != nil {
 		t.Fatal(err)
 	}
