@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -119,13 +121,21 @@ func TestClusterTutorialDemo(t *testing.T) {
 
 	// A preferred-leader election moves leadership back to the first
 	// replica (ElectLeaders, KIP-460).
+	// The restarted broker can be back in the ISR (its leader's call)
+	// before the controller has taken its registration (its own
+	// heartbeat): until then the election answers
+	// PREFERRED_LEADER_NOT_AVAILABLE, so it is retried, bounded.
 	ctx := testutil.Context(t, 30*time.Second)
 	cur, _ := c.Describe(topic, 0)
-	res, err := c.Admin(t).ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{topic: {0: {}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := res[topic][0]
+	var r kadm.ElectLeadersResult
+	testutil.WaitFor(t, 30*time.Second, "the preferred replica electable", func() (bool, string) {
+		res, err := c.Admin(t).ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{topic: {0: {}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = res[topic][0]
+		return !errors.Is(r.Err, kerr.PreferredLeaderNotAvailable), fmt.Sprintf("%v %s", r.Err, r.ErrMessage)
+	})
 	if cur.Leader == cur.Replicas[0] {
 		if r.Err == nil {
 			t.Fatalf("electing the current preferred leader: no ELECTION_NOT_NEEDED")
