@@ -208,15 +208,33 @@ func StartBroker(t testing.TB, opts ...Option) *Broker {
 	return b
 }
 
-// FreePort returns a currently unused TCP port on 127.0.0.1.
+var (
+	portsMu sync.Mutex
+	given   = map[int]bool{} // guarded by portsMu: ports FreePort handed out
+)
+
+// FreePort returns a currently unused TCP port on 127.0.0.1, never one it
+// returned before in this test process: the kernel may hand the same
+// ephemeral port to two quick listen-and-close probes (regression: a
+// cluster node got one port for both of its listeners).
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("free port: %v", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !given[port] {
+			given[port] = true
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("free port: no new port after 100 tries")
+	return 0
 }
 
 // Addr is host:port of the broker's PLAINTEXT listener.
