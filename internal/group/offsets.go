@@ -17,19 +17,8 @@ import (
 func (c *Coordinator) handleOffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest) kmsg.Response {
 	resp := kmsg.NewPtrOffsetCommitResponse()
 	resp.SetVersion(req.Version)
-	codes := make([][]int16, len(req.Topics))
-	for i, t := range req.Topics {
-		codes[i] = make([]int16, len(t.Partitions))
-	}
-	setAll := func(code int16) {
-		for i := range codes {
-			for j := range codes[i] {
-				if codes[i][j] == 0 {
-					codes[i][j] = code
-				}
-			}
-		}
-	}
+	codes := newPartitionCodes(len(req.Topics), func(i int) int { return len(req.Topics[i].Partitions) })
+	setAll := codes.setAll
 	defer func() {
 		for i, t := range req.Topics {
 			rt := kmsg.NewOffsetCommitResponseTopic()
@@ -84,12 +73,9 @@ func (c *Coordinator) handleOffsetCommit(ctx context.Context, req *kmsg.OffsetCo
 				codes[i][j] = kerr.UnknownTopicID.Code
 				continue
 			}
-			md := ""
-			if p.Metadata != nil {
-				md = *p.Metadata
-			}
-			if len(md) > c.cfg.OffsetMetadataMaxBytes {
-				codes[i][j] = kerr.OffsetMetadataTooLarge.Code
+			md, code := commitMetadata(p.Metadata, c.cfg.OffsetMetadataMaxBytes)
+			if code != 0 {
+				codes[i][j] = code
 				continue
 			}
 			e := offsetEntry{offset: p.Offset, leaderEpoch: -1, metadata: md, commitTime: now}
