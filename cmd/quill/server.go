@@ -287,6 +287,10 @@ func groupConfig(cfg *config.Broker) group.Config {
 	g.MaxGroupSize = int(cfg.GroupMaxSize)
 	g.OffsetsRetention = time.Duration(cfg.OffsetsRetentionMinutes) * time.Minute
 	g.OffsetMetadataMaxBytes = int(cfg.OffsetMetadataMaxBytes)
+	g.OffsetsRetentionCheckInterval = time.Duration(cfg.OffsetsRetentionCheckIntervalMs) * time.Millisecond
+	g.ConsumerSessionTimeout = time.Duration(cfg.GroupConsumerSessionTimeoutMs) * time.Millisecond
+	g.ConsumerHeartbeatInterval = time.Duration(cfg.GroupConsumerHeartbeatIntervalMs) * time.Millisecond
+	g.ConsumerAssignors = cfg.GroupConsumerAssignors
 	return g
 }
 

@@ -124,6 +124,7 @@ type Broker struct {
 	GroupCoordinatorRebalanceProtocols []string
 	GroupConsumerSessionTimeoutMs      int32
 	GroupConsumerHeartbeatIntervalMs   int32
+	GroupConsumerAssignors             []string
 
 	// Transactions and producer ids.
 	TransactionStateLogNumPartitions                       int32

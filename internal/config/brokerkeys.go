@@ -347,6 +347,9 @@ var brokerKeys = []brokerKey{
 	{Def{Name: "group.consumer.heartbeat.interval.ms", Type: TypeInt, Default: "5000", Validate: atLeast(1),
 		Doc: "Heartbeat interval given to consumer-protocol (KIP-848) members."},
 		func(b *Broker) any { return &b.GroupConsumerHeartbeatIntervalMs }},
+	{Def{Name: "group.consumer.assignors", Type: TypeList, Default: "uniform,range", Validate: listOf(true, "uniform", "range"),
+		Doc: "Server-side assignors consumer-protocol (KIP-848) members may choose; the first is the default."},
+		func(b *Broker) any { return &b.GroupConsumerAssignors }},
 
 	// Transactions and producer ids.
 	{Def{Name: "transaction.state.log.num.partitions", Type: TypeInt, Default: "50", Validate: atLeast(1),

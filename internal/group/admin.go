@@ -141,9 +141,12 @@ func (c *Coordinator) deleteGroup(ctx context.Context, id string) int16 {
 		}
 	}
 	recs = append(recs, groupTombstone(g.id))
+	cgRecs, _ := g.cgChanges(true)
+	recs = append(recs, cgRecs...)
 	if err := g.persist(ctx, recs...); err != nil {
 		return storeErrorCode(err)
 	}
+	g.cgPersisted = nil
 	g.kill(kerr.CoordinatorNotAvailable.Code)
 	c.removeGroup(g)
 	c.log.Info("group: deleted", "group", id)

@@ -24,6 +24,9 @@ type Config struct {
 	// KIP-848 consumer groups. Zero means the default.
 	ConsumerSessionTimeout    time.Duration // group.consumer.session.timeout.ms (45s)
 	ConsumerHeartbeatInterval time.Duration // group.consumer.heartbeat.interval.ms (5s)
+	// ConsumerAssignors is group.consumer.assignors: the server assignors
+	// members may name; the first is the default (uniform, range).
+	ConsumerAssignors []string
 }
 
 // DefaultConfig returns Kafka's defaults.
@@ -39,6 +42,7 @@ func DefaultConfig() Config {
 		OffsetsRetentionCheckInterval: 10 * time.Minute,
 		ConsumerSessionTimeout:        45 * time.Second,
 		ConsumerHeartbeatInterval:     5 * time.Second,
+		ConsumerAssignors:             []string{"uniform", "range"},
 	}
 }
 
@@ -57,6 +61,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("offsets.retention.minutes must be positive")
 	case c.OffsetMetadataMaxBytes < 0:
 		return fmt.Errorf("offset.metadata.max.bytes must not be negative")
+	}
+	for _, a := range c.ConsumerAssignors {
+		if assignorFor(a) == nil {
+			return fmt.Errorf("group.consumer.assignors: unknown assignor %q (uniform, range)", a)
+		}
 	}
 	return nil
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -115,6 +117,7 @@ type cgMember struct {
 	epoch            int32
 	prevEpoch        int32
 	rebalanceTimeout time.Duration
+	assignor         *string  // ServerAssignor the member asked for
 	topics           []string // subscribed topic names, sorted
 	assigned         tps      // partitions the member may own now
 	revoking         tps      // partitions it must release before moving on
@@ -129,9 +132,13 @@ type consumerGroup struct {
 	epoch       int32 // group epoch: bumped by every membership or subscription change
 	targetEpoch int32 // epoch of target
 	assignor    string
-	metaSig     uint64 // subscribed topics' ids and partition counts at the last epoch
-	members     map[string]*cgMember
-	target      map[string]tps
+	metaSig     uint64            // subscribed topics' ids and partition counts at the last epoch
+	topicMeta   []cgTopicMetadata // the subscribed topics at the last epoch, by name
+	// classicTombstone: the group was converted from classic; its classic
+	// group metadata record is tombstoned with the next write.
+	classicTombstone bool
+	members          map[string]*cgMember
+	target           map[string]tps
 }
 
 // state is KIP-848's group state.
@@ -186,8 +193,8 @@ func (c *Coordinator) handleConsumerGroupHeartbeat(ctx context.Context, req *kms
 		return fail(kerr.InvalidRequest.Code, "SubscribedTopicRegex is not supported by this broker yet.")
 	case req.MemberEpoch == 0 && (req.RebalanceTimeoutMillis < 0 || req.SubscribedTopicNames == nil || req.Topics == nil || len(req.Topics) > 0):
 		return fail(kerr.InvalidRequest.Code, "a joining member must send its rebalance timeout, subscriptions and an empty assignment.")
-	case req.ServerAssignor != nil && *req.ServerAssignor != "uniform" && *req.ServerAssignor != "range":
-		return fail(kerr.UnsupportedAssignor.Code, "ServerAssignor "+*req.ServerAssignor+" is not supported; use uniform or range.")
+	case req.ServerAssignor != nil && !slices.Contains(c.cfg.ConsumerAssignors, *req.ServerAssignor):
+		return fail(kerr.UnsupportedAssignor.Code, fmt.Sprintf("ServerAssignor %s is not supported. Supported assignors: %s.", *req.ServerAssignor, strings.Join(c.cfg.ConsumerAssignors, ", ")))
 	}
 	g, code := c.lookup(req.Group, req.MemberEpoch == 0)
 	if code != 0 {
@@ -204,7 +211,8 @@ func (c *Coordinator) handleConsumerGroupHeartbeat(ctx context.Context, req *kms
 		if req.MemberEpoch != 0 {
 			return fail(kerr.UnknownMemberID.Code, "")
 		}
-		g.cg = &consumerGroup{assignor: "uniform", members: map[string]*cgMember{}, target: map[string]tps{}}
+		g.cg = &consumerGroup{assignor: defaultAssignor(c.cfg.ConsumerAssignors), members: map[string]*cgMember{}, target: map[string]tps{}}
+		g.cg.classicTombstone = g.protocolType != "" // an Empty classic group may have a metadata record
 		g.protocolType = "consumer"
 	}
 	cg := g.cg
@@ -220,11 +228,17 @@ func (c *Coordinator) handleConsumerGroupHeartbeat(ctx context.Context, req *kms
 			// for the same instance to take over until its session ends.
 			m.left = true
 			g.resetCGSession(m)
+			if err := g.persistCG(ctx, false); err != nil {
+				return fail(storeErrorCode(err), "")
+			}
 			resp.MemberID = &m.id
 			resp.MemberEpoch = req.MemberEpoch
 			return resp
 		}
 		g.removeCGMember(m)
+		if err := g.persistCG(ctx, false); err != nil {
+			return fail(storeErrorCode(err), "")
+		}
 		resp.MemberID = &m.id
 		resp.MemberEpoch = req.MemberEpoch
 		return resp
@@ -286,8 +300,12 @@ func (c *Coordinator) handleConsumerGroupHeartbeat(ctx context.Context, req *kms
 			bump = true
 		}
 	}
-	if req.ServerAssignor != nil {
-		cg.assignor = *req.ServerAssignor
+	if req.ServerAssignor != nil && (m.assignor == nil || *m.assignor != *req.ServerAssignor) {
+		m.assignor = cloneStr(req.ServerAssignor)
+		if cg.assignor != *req.ServerAssignor {
+			cg.assignor = *req.ServerAssignor
+			bump = true // a new assignor computes a new target
+		}
 	}
 	g.resetCGSession(m)
 	sig := metadataSignature(cg, meta)
@@ -302,6 +320,9 @@ func (c *Coordinator) handleConsumerGroupHeartbeat(ctx context.Context, req *kms
 		cg.metaSig = sig
 	}
 	g.reconcile(m, req.Topics)
+	if err := g.persistCG(ctx, false); err != nil {
+		return fail(storeErrorCode(err), "")
+	}
 
 	resp.MemberID = &m.id
 	resp.MemberEpoch = m.epoch
@@ -344,37 +365,26 @@ func metadataSignature(cg *consumerGroup, meta TopicMetadata) uint64 {
 	return h.Sum64()
 }
 
-// computeTarget assigns every subscribed partition to one subscriber: per
-// topic, contiguous ranges over the subscribers in member id order.
+// computeTarget runs the group's assignor (assign.go) over the members and
+// the subscribed topics that exist, starting from the previous target.
 func (cg *consumerGroup) computeTarget(meta TopicMetadata) {
-	target := make(map[string]tps, len(cg.members))
-	bySub := map[string][]string{}
+	topics := map[string]assignTopic{}
+	cg.topicMeta = cg.topicMeta[:0]
+	for _, t := range slices.Sorted(maps.Keys(cg.subscribed())) {
+		if id, n, ok := meta.TopicByName(t); ok && n > 0 {
+			topics[t] = assignTopic{id: id, partitions: n}
+			cg.topicMeta = append(cg.topicMeta, cgTopicMetadata{TopicID: id, TopicName: t, NumPartitions: n, Partitions: []cgPartitionRacks{}})
+		}
+	}
+	members := make([]assignMember, 0, len(cg.members))
 	for id, m := range cg.members {
-		target[id] = tps{}
-		for _, t := range m.topics {
-			bySub[t] = append(bySub[t], id)
-		}
+		members = append(members, assignMember{id: id, topics: m.topics, prev: cg.target[id]})
 	}
-	for t, ids := range bySub {
-		tid, n, ok := meta.TopicByName(t)
-		if !ok || n <= 0 {
-			continue
-		}
-		slices.Sort(ids)
-		per, extra := int(n)/len(ids), int(n)%len(ids)
-		p := int32(0)
-		for i, id := range ids {
-			cnt := per
-			if i < extra {
-				cnt++
-			}
-			for range cnt {
-				target[id].add(tid, p)
-				p++
-			}
-		}
+	assign := assignorFor(cg.assignor)
+	if assign == nil {
+		assign = assignUniform
 	}
-	cg.target = target
+	cg.target = assign(members, topics)
 	cg.targetEpoch = cg.epoch
 }
 
@@ -438,6 +448,7 @@ func (g *group) scheduleRevocationTimeout(m *cgMember) {
 		}
 		g.c.log.Info("group: consumer group member did not revoke in time", "group", g.id, "member", m.id)
 		g.removeCGMember(m)
+		g.persistCGBackground()
 	})
 }
 
@@ -475,6 +486,7 @@ func (g *group) resetCGSession(m *cgMember) {
 		}
 		g.c.log.Info("group: consumer group member session expired", "group", g.id, "member", m.id)
 		g.removeCGMember(m)
+		g.persistCGBackground()
 	})
 }
 

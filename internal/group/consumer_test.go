@@ -143,10 +143,15 @@ func TestConsumerGroupProtocol(t *testing.T) {
 		t.Fatalf("describe unknown: %+v", g)
 	}
 
-	// A subscription change moves partitions of t2 to m1.
+	// A subscription change gives t2 to m1; the uniform assignor then
+	// balances by moving t1-1 to m2, which m1 revokes first.
 	r1 = cgHeartbeat(h, "m1", 2, []string{"t1", "t2"}, nil)
-	if r1.MemberEpoch != 3 || !samePartitions(assigned(r1)[t2ID], []int32{0, 1}) {
+	if r1.MemberEpoch != 2 || !samePartitions(assigned(r1)[t1ID], []int32{0}) || len(assigned(r1)[t2ID]) != 0 {
 		t.Fatalf("subscribe t2: %+v %v", r1, assigned(r1))
+	}
+	r1 = cgHeartbeat(h, "m1", 2, nil, map[[16]byte][]int32{t1ID: {0}})
+	if r1.MemberEpoch != 3 || !samePartitions(assigned(r1)[t2ID], []int32{0, 1}) || !samePartitions(assigned(r1)[t1ID], []int32{0}) {
+		t.Fatalf("subscribe t2, revoked: %+v %v", r1, assigned(r1))
 	}
 
 	// m1 leaves: m2 takes every t1 partition.

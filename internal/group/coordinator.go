@@ -11,6 +11,7 @@
 package group
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -89,6 +90,9 @@ func newCoordinator(cfg Config, store Store, logger *slog.Logger, clk clock) *Co
 	}
 	if cfg.ConsumerHeartbeatInterval <= 0 {
 		cfg.ConsumerHeartbeatInterval = def.ConsumerHeartbeatInterval
+	}
+	if len(cfg.ConsumerAssignors) == 0 {
+		cfg.ConsumerAssignors = def.ConsumerAssignors
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -179,6 +183,7 @@ func (c *Coordinator) Load(partition int32) error {
 		for _, m := range g.members {
 			g.resetHeartbeat(m)
 		}
+		g.restartCGTimers()
 		g.mu.Unlock()
 	}
 	st.Loaded = true
@@ -203,7 +208,11 @@ func (c *Coordinator) replay(partition int32) (map[string]*group, error) {
 		return g
 	}
 	metas := make(map[string]*kmsg.GroupMetadataValue)
+	metaSeq := make(map[string]int) // position of each group's last classic metadata record
+	cgs := make(map[string]*cgReplay)
+	seq := 0
 	err := c.store.Replay(partition, func(r Record) error {
+		seq++
 		if handled, err := replayTxn(r, groups, get); handled || err != nil {
 			return err
 		}
@@ -243,6 +252,18 @@ func (c *Coordinator) replay(partition int32) (map[string]*group, error) {
 				return nil
 			}
 			metas[d.group] = d.meta
+			metaSeq[d.group] = seq
+		case kindCG:
+			get(d.group)
+			a := cgs[d.group]
+			if a == nil {
+				a = newCGReplay()
+				cgs[d.group] = a
+			}
+			if d.cgValue != nil {
+				a.raw[string(r.Key)] = bytes.Clone(r.Value)
+			}
+			a.apply(seq, d.cgKey, r.Key, d.cgValue)
 		}
 		return nil
 	})
@@ -250,10 +271,22 @@ func (c *Coordinator) replay(partition int32) (map[string]*group, error) {
 		return nil, err
 	}
 	for id, g := range groups {
-		if meta := metas[id]; meta != nil {
-			g.restore(meta)
+		a := cgs[id]
+		switch {
+		case a != nil && a.meta != nil && a.seq > metaSeq[id]:
+			// The later of the classic and the consumer group records
+			// wins: a conversion tombstones the other, but a crash may
+			// land between the two writes.
+			g.restoreCG(a)
+		case metas[id] != nil:
+			g.restore(metas[id])
+			if a != nil {
+				g.cgPersisted = a.raw // tombstoned by the next conversion
+			}
+		case a != nil:
+			g.cgPersisted = a.raw
 		}
-		if len(g.offsets) == 0 && metas[id] == nil && len(g.txnPending) == 0 {
+		if len(g.offsets) == 0 && metas[id] == nil && g.cg == nil && len(g.txnPending) == 0 {
 			delete(groups, id)
 		}
 	}

@@ -21,6 +21,13 @@ func FuzzDecodeRecord(f *testing.F) {
 		groupTombstone("g"),
 		{Key: []byte{0, 3, 0, 1, 'g'}, Value: []byte{0, 0}},
 	}
+	for version, v := range cgSampleValues() {
+		k := cgKey{version: version, group: "g"}
+		if cgKeyHasMember(version) {
+			k.member = "m"
+		}
+		seeds = append(seeds, Record{Key: k.encode(), Value: encodeCGValue(v)})
+	}
 	for _, s := range seeds {
 		f.Add(s.Key, s.Value, s.Value == nil)
 	}

@@ -151,6 +151,9 @@ type group struct {
 	txnPending map[int64]map[topicPartition]offsetEntry
 
 	cg *consumerGroup // non-nil for a KIP-848 consumer group (state stays Empty)
+	// cgPersisted is what the log holds of the consumer group records:
+	// encoded key → value (cgpersist.go).
+	cgPersisted map[string][]byte
 }
 
 func newGroup(c *Coordinator, id string, partition int32) *group {

@@ -101,7 +101,12 @@ func (g *group) join(ctx context.Context, req *kmsg.JoinGroupRequest, ci clientI
 	}
 
 	if g.cg != nil && len(g.cg.members) == 0 {
-		g.cg = nil // an empty consumer group turns classic, keeping its offsets
+		// An empty consumer group turns classic, keeping its offsets; its
+		// consumer group records are tombstoned.
+		if err := g.persistCG(ctx, true); err != nil {
+			return fail(storeErrorCode(err))
+		}
+		g.cg = nil
 	}
 	if g.cg != nil {
 		// Bridging classic members into KIP-848 groups is not done yet.

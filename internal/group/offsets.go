@@ -471,6 +471,8 @@ func (c *Coordinator) expireOffsets() {
 			(g.cg == nil || len(g.cg.members) == 0)
 		if deleteGroup {
 			recs = append(recs, groupTombstone(g.id))
+			cgRecs, _ := g.cgChanges(true)
+			recs = append(recs, cgRecs...)
 		}
 		if len(recs) > 0 {
 			ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
@@ -488,6 +490,7 @@ func (c *Coordinator) expireOffsets() {
 				c.log.Info("group: expired offsets", "group", g.id, "count", len(expired))
 			}
 			if deleteGroup {
+				g.cgPersisted = nil
 				g.kill(kerr.CoordinatorNotAvailable.Code)
 				c.removeGroup(g)
 			}

@@ -19,8 +19,8 @@ import (
 //	                          [member: memberId, nullable groupInstanceId, clientId, clientHost,
 //	                                   i32 rebalanceTimeout, i32 sessionTimeout, bytes subscription, bytes assignment]
 //
-// Key versions 3 and above belong to KIP-848 consumer groups and share
-// groups; Quill's classic coordinator skips them on replay.
+// Key versions 3-8 are KIP-848 consumer group records (cgrecords.go); later
+// ones (share and streams groups) are skipped on replay.
 //
 // On replay, a record of a transactional batch (TxnOffsetCommit) has
 // Transactional set and its ProducerID; a transaction marker has Marker set
@@ -48,6 +48,7 @@ const (
 	kindSkip recordKind = iota
 	kindOffset
 	kindGroup
+	kindCG // a KIP-848 consumer group record
 )
 
 // decodedRecord is one replayed record. For kindOffset, offset is nil for a
@@ -59,6 +60,8 @@ type decodedRecord struct {
 	partition int32
 	offset    *kmsg.OffsetCommitValue
 	meta      *kmsg.GroupMetadataValue
+	cgKey     cgKey
+	cgValue   any // *cg...Value; nil for a tombstone
 }
 
 // decodeRecord parses a replayed record. The bytes come from disk: anything
@@ -116,6 +119,19 @@ func decodeRecord(r Record) (decodedRecord, error) {
 			}
 		}
 		d.meta = &v
+		return d, nil
+	case cgMetadataKey, cgPartitionMetadataKey, cgMemberMetadataKey, cgTargetMetadataKey, cgTargetMemberKey, cgCurrentAssignmentKey:
+		k, err := decodeCGKey(r.Key)
+		if err != nil {
+			return decodedRecord{}, err
+		}
+		d := decodedRecord{kind: kindCG, group: k.group, cgKey: k}
+		if r.Value == nil {
+			return d, nil
+		}
+		if d.cgValue, err = decodeCGValue(version, r.Value); err != nil {
+			return decodedRecord{}, fmt.Errorf("%w (group %q)", err, k.group)
+		}
 		return d, nil
 	default:
 		if version < 0 {
