@@ -291,6 +291,7 @@ func groupConfig(cfg *config.Broker) group.Config {
 	g.ConsumerSessionTimeout = time.Duration(cfg.GroupConsumerSessionTimeoutMs) * time.Millisecond
 	g.ConsumerHeartbeatInterval = time.Duration(cfg.GroupConsumerHeartbeatIntervalMs) * time.Millisecond
 	g.ConsumerAssignors = cfg.GroupConsumerAssignors
+	g.MigrationPolicy = cfg.GroupConsumerMigrationPolicy
 	return g
 }
 

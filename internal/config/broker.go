@@ -125,6 +125,7 @@ type Broker struct {
 	GroupConsumerSessionTimeoutMs      int32
 	GroupConsumerHeartbeatIntervalMs   int32
 	GroupConsumerAssignors             []string
+	GroupConsumerMigrationPolicy       string
 
 	// Transactions and producer ids.
 	TransactionStateLogNumPartitions                       int32

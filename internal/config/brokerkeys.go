@@ -350,6 +350,9 @@ var brokerKeys = []brokerKey{
 	{Def{Name: "group.consumer.assignors", Type: TypeList, Default: "uniform,range", Validate: listOf(true, "uniform", "range"),
 		Doc: "Server-side assignors consumer-protocol (KIP-848) members may choose; the first is the default."},
 		func(b *Broker) any { return &b.GroupConsumerAssignors }},
+	{Def{Name: "group.consumer.migration.policy", Type: TypeString, Default: "bidirectional", Validate: oneOf("bidirectional", "upgrade", "downgrade", "disabled"),
+		Doc: "Online conversion between classic and consumer (KIP-848) groups: upgrade when a consumer-protocol member joins a classic group, downgrade when the last one leaves."},
+		func(b *Broker) any { return &b.GroupConsumerMigrationPolicy }},
 
 	// Transactions and producer ids.
 	{Def{Name: "transaction.state.log.num.partitions", Type: TypeInt, Default: "50", Validate: atLeast(1),

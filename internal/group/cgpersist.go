@@ -5,6 +5,8 @@ import (
 	"context"
 	"slices"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Persistence of KIP-848 consumer groups in __consumer_offsets
@@ -51,6 +53,13 @@ func (g *group) cgSnapshot() []cgRecord {
 		}
 		if v.SubscribedTopicNames == nil {
 			v.SubscribedTopicNames = []string{}
+		}
+		if m.classic != nil {
+			c := &cgClassicMemberMetadata{SessionTimeoutMs: int32(m.classic.sessionTimeout.Milliseconds())}
+			for _, p := range m.classic.protocols {
+				c.SupportedProtocols = append(c.SupportedProtocols, cgClassicProtocol{Name: p.Name, Metadata: p.Metadata})
+			}
+			v.Classic = c
 		}
 		out = append(out, cgRecord{key(cgMemberMetadataKey, id), v.encode()})
 	}
@@ -292,6 +301,17 @@ func (g *group) restoreCG(a *cgReplay) {
 			rebalanceTimeout: time.Duration(max(mv.RebalanceTimeoutMs, 0)) * time.Millisecond,
 			assignor:         mv.ServerAssignor,
 			assigned:         tps{},
+		}
+		if c := mv.Classic; c != nil {
+			m.classic = &cgClassic{sessionTimeout: time.Duration(max(c.SessionTimeoutMs, 0)) * time.Millisecond}
+			for _, p := range c.SupportedProtocols {
+				m.classic.protocols = append(m.classic.protocols, kmsg.JoinGroupRequestProtocol{Name: p.Name, Metadata: p.Metadata})
+			}
+			if len(m.classic.protocols) == 0 {
+				// A bridged member needs a protocol to answer SyncGroup
+				// with; without one it must rejoin.
+				m.classic.protocols = []kmsg.JoinGroupRequestProtocol{{Name: ""}}
+			}
 		}
 		if mv.ServerAssignor != nil && !assignorSet {
 			cg.assignor, assignorSet = *mv.ServerAssignor, true

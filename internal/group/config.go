@@ -27,6 +27,9 @@ type Config struct {
 	// ConsumerAssignors is group.consumer.assignors: the server assignors
 	// members may name; the first is the default (uniform, range).
 	ConsumerAssignors []string
+	// MigrationPolicy is group.consumer.migration.policy: bidirectional
+	// (default), upgrade, downgrade or disabled (bridge.go).
+	MigrationPolicy string
 }
 
 // DefaultConfig returns Kafka's defaults.
@@ -43,6 +46,7 @@ func DefaultConfig() Config {
 		ConsumerSessionTimeout:        45 * time.Second,
 		ConsumerHeartbeatInterval:     5 * time.Second,
 		ConsumerAssignors:             []string{"uniform", "range"},
+		MigrationPolicy:               MigrationBidirectional,
 	}
 }
 
@@ -61,6 +65,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("offsets.retention.minutes must be positive")
 	case c.OffsetMetadataMaxBytes < 0:
 		return fmt.Errorf("offset.metadata.max.bytes must not be negative")
+	}
+	switch c.MigrationPolicy {
+	case "", MigrationBidirectional, MigrationUpgrade, MigrationDowngrade, MigrationDisabled:
+	default:
+		return fmt.Errorf("group.consumer.migration.policy: unknown policy %q", c.MigrationPolicy)
 	}
 	for _, a := range c.ConsumerAssignors {
 		if assignorFor(a) == nil {

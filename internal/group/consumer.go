@@ -117,11 +117,12 @@ type cgMember struct {
 	epoch            int32
 	prevEpoch        int32
 	rebalanceTimeout time.Duration
-	assignor         *string  // ServerAssignor the member asked for
-	topics           []string // subscribed topic names, sorted
-	assigned         tps      // partitions the member may own now
-	revoking         tps      // partitions it must release before moving on
-	left             bool     // static member that left with epoch -2
+	assignor         *string    // ServerAssignor the member asked for
+	classic          *cgClassic // non-nil for a classic-protocol member (bridge.go)
+	topics           []string   // subscribed topic names, sorted
+	assigned         tps        // partitions the member may own now
+	revoking         tps        // partitions it must release before moving on
+	left             bool       // static member that left with epoch -2
 	hbTimer          stopper
 	hbSeq            uint64
 	revokeTimer      stopper // fences the member if it does not revoke in time
@@ -204,6 +205,9 @@ func (c *Coordinator) handleConsumerGroupHeartbeat(ctx context.Context, req *kms
 		return fail(kerr.UnknownMemberID.Code, "")
 	}
 	defer g.mu.Unlock()
+	if g.cg == nil && req.MemberEpoch == 0 && (g.state != stateEmpty || len(g.members) > 0) {
+		g.maybeUpgrade(meta)
+	}
 	if g.cg == nil {
 		if g.state != stateEmpty || len(g.members) > 0 {
 			return fail(kerr.GroupIDNotFound.Code, fmt.Sprintf("Group %s is not a consumer group.", g.id))
@@ -236,8 +240,10 @@ func (c *Coordinator) handleConsumerGroupHeartbeat(ctx context.Context, req *kms
 			return resp
 		}
 		g.removeCGMember(m)
-		if err := g.persistCG(ctx, false); err != nil {
-			return fail(storeErrorCode(err), "")
+		if !g.maybeDowngrade() {
+			if err := g.persistCG(ctx, false); err != nil {
+				return fail(storeErrorCode(err), "")
+			}
 		}
 		resp.MemberID = &m.id
 		resp.MemberEpoch = req.MemberEpoch
@@ -278,7 +284,7 @@ func (c *Coordinator) handleConsumerGroupHeartbeat(ctx context.Context, req *kms
 		}
 		cg.members[id] = m
 	default:
-		if m == nil {
+		if m == nil || m.classic != nil {
 			return fail(kerr.UnknownMemberID.Code, "")
 		}
 		if req.MemberEpoch != m.epoch && !(req.MemberEpoch == m.prevEpoch && req.Topics != nil && ownedWithin(req.Topics, m.assigned)) {
@@ -308,17 +314,7 @@ func (c *Coordinator) handleConsumerGroupHeartbeat(ctx context.Context, req *kms
 		}
 	}
 	g.resetCGSession(m)
-	sig := metadataSignature(cg, meta)
-	if sig != cg.metaSig && cg.targetEpoch == cg.epoch {
-		bump = true // topics created, deleted or grown since the last target
-	}
-	if bump {
-		cg.epoch++
-	}
-	if cg.targetEpoch < cg.epoch {
-		cg.computeTarget(meta)
-		cg.metaSig = sig
-	}
+	g.refreshTarget(meta, bump)
 	g.reconcile(m, req.Topics)
 	if err := g.persistCG(ctx, false); err != nil {
 		return fail(storeErrorCode(err), "")
@@ -333,6 +329,17 @@ func (c *Coordinator) handleConsumerGroupHeartbeat(ctx context.Context, req *kms
 	}
 	resp.Assignment = &a
 	return resp
+}
+
+func ownsAny(owned []kmsg.ConsumerGroupHeartbeatRequestTopic, s tps) bool {
+	for _, t := range owned {
+		for _, p := range t.Partitions {
+			if s.has(t.TopicID, p) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func ownedWithin(owned []kmsg.ConsumerGroupHeartbeatRequestTopic, s tps) bool {
@@ -411,6 +418,12 @@ func (g *group) reconcile(m *cgMember, owned []kmsg.ConsumerGroupHeartbeatReques
 	target := cg.target[m.id]
 	if m.epoch < cg.targetEpoch {
 		revoke := m.assigned.filter(func(id [16]byte, p int32) bool { return !target.has(id, p) })
+		if revoke.size() > 0 && owned != nil && !ownsAny(owned, revoke) {
+			// The member reports it no longer owns them (a classic
+			// member rejoining after revoking): nothing to wait for.
+			m.assigned = m.assigned.filter(func(id [16]byte, p int32) bool { return target.has(id, p) })
+			revoke = tps{}
+		}
 		if revoke.size() > 0 {
 			m.assigned = m.assigned.filter(func(id [16]byte, p int32) bool { return target.has(id, p) })
 			m.revoking = revoke
@@ -448,7 +461,7 @@ func (g *group) scheduleRevocationTimeout(m *cgMember) {
 		}
 		g.c.log.Info("group: consumer group member did not revoke in time", "group", g.id, "member", m.id)
 		g.removeCGMember(m)
-		g.persistCGBackground()
+		g.afterCGRemoval()
 	})
 }
 
@@ -478,7 +491,11 @@ func (g *group) resetCGSession(m *cgMember) {
 	}
 	m.hbSeq++
 	seq := m.hbSeq
-	m.hbTimer = g.c.clk.AfterFunc(g.c.cfg.ConsumerSessionTimeout, func() {
+	session := g.c.cfg.ConsumerSessionTimeout
+	if m.classic != nil {
+		session = m.classic.sessionTimeout
+	}
+	m.hbTimer = g.c.clk.AfterFunc(session, func() {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		if g.dead || g.cg == nil || g.cg.members[m.id] != m || m.hbSeq != seq {
@@ -486,7 +503,7 @@ func (g *group) resetCGSession(m *cgMember) {
 		}
 		g.c.log.Info("group: consumer group member session expired", "group", g.id, "member", m.id)
 		g.removeCGMember(m)
-		g.persistCGBackground()
+		g.afterCGRemoval()
 	})
 }
 
@@ -517,6 +534,10 @@ func (g *group) validateConsumerOffsetCommit(version int16, epoch int32, memberI
 	switch {
 	case m == nil:
 		return kerr.UnknownMemberID.Code
+	case m.classic != nil && epoch != m.epoch:
+		return kerr.IllegalGeneration.Code // a classic member's generation
+	case m.classic != nil:
+		return 0
 	case version < 9:
 		return kerr.UnsupportedVersion.Code
 	case epoch != m.epoch:
@@ -569,6 +590,9 @@ func (c *Coordinator) handleConsumerGroupDescribe(req *kmsg.ConsumerGroupDescrib
 				dm.Assignment = describeAssignment(m.assigned, meta)
 				dm.TargetAssignment = describeAssignment(cg.target[m.id], meta)
 				dm.MemberType = 1 // consumer protocol
+				if m.classic != nil {
+					dm.MemberType = 0
+				}
 				rg.Members = append(rg.Members, dm)
 			}
 			g.mu.Unlock()

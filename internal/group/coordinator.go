@@ -91,6 +91,9 @@ func newCoordinator(cfg Config, store Store, logger *slog.Logger, clk clock) *Co
 	if cfg.ConsumerHeartbeatInterval <= 0 {
 		cfg.ConsumerHeartbeatInterval = def.ConsumerHeartbeatInterval
 	}
+	if cfg.MigrationPolicy == "" {
+		cfg.MigrationPolicy = def.MigrationPolicy
+	}
 	if len(cfg.ConsumerAssignors) == 0 {
 		cfg.ConsumerAssignors = def.ConsumerAssignors
 	}
@@ -463,7 +466,7 @@ func (c *Coordinator) Handle(ctx context.Context, req kmsg.Request) (kmsg.Respon
 	case *kmsg.SyncGroupRequest:
 		return c.handleSyncGroup(ctx, r)
 	case *kmsg.HeartbeatRequest:
-		return c.handleHeartbeat(r), nil
+		return c.handleHeartbeat(ctx, r), nil
 	case *kmsg.LeaveGroupRequest:
 		return c.handleLeaveGroup(r), nil
 	case *kmsg.OffsetCommitRequest:

@@ -62,6 +62,11 @@ type joinResult struct {
 type syncResult struct {
 	err        int16
 	assignment []byte
+	// bridged: a classic member of a consumer group, answered with these
+	// rather than the group's protocol type and name (bridge.go).
+	bridged      bool
+	protocolType string
+	protocol     string
 }
 
 // member is one classic-protocol group member. All fields are guarded by the

@@ -109,8 +109,7 @@ func (g *group) join(ctx context.Context, req *kmsg.JoinGroupRequest, ci clientI
 		g.cg = nil
 	}
 	if g.cg != nil {
-		// Bridging classic members into KIP-848 groups is not done yet.
-		return fail(kerr.InconsistentGroupProtocol.Code)
+		return nil, g.joinConsumerGroup(ctx, req, ci, session, rebalance)
 	}
 	if req.MemberID == "" {
 		if !g.supportsProtocols(req.ProtocolType, req.Protocols, "") {
@@ -335,6 +334,9 @@ func (c *Coordinator) handleSyncGroup(ctx context.Context, req *kmsg.SyncGroupRe
 		}
 	}
 	resp.ErrorCode = res.err
+	if res.bridged {
+		protocolType, protocol = res.protocolType, res.protocol
+	}
 	if res.err == 0 {
 		resp.ProtocolType = &protocolType
 		resp.Protocol = &protocol
@@ -346,6 +348,9 @@ func (c *Coordinator) handleSyncGroup(ctx context.Context, req *kmsg.SyncGroupRe
 // REQUIRES: g.mu held.
 func (g *group) sync(ctx context.Context, req *kmsg.SyncGroupRequest) (chan syncResult, syncResult) {
 	fail := func(code int16) (chan syncResult, syncResult) { return nil, syncResult{err: code} }
+	if g.cg != nil {
+		return nil, g.syncConsumerGroup(req)
+	}
 	switch g.state {
 	case stateDead:
 		return fail(kerr.CoordinatorNotAvailable.Code)
@@ -425,14 +430,14 @@ func (g *group) validateMember(memberID string, instanceID *string) (*member, in
 }
 
 // Heartbeat v0-v4.
-func (c *Coordinator) handleHeartbeat(req *kmsg.HeartbeatRequest) kmsg.Response {
+func (c *Coordinator) handleHeartbeat(ctx context.Context, req *kmsg.HeartbeatRequest) kmsg.Response {
 	resp := kmsg.NewPtrHeartbeatResponse()
 	resp.SetVersion(req.Version)
-	resp.ErrorCode = c.heartbeat(req)
+	resp.ErrorCode = c.heartbeat(ctx, req)
 	return resp
 }
 
-func (c *Coordinator) heartbeat(req *kmsg.HeartbeatRequest) int16 {
+func (c *Coordinator) heartbeat(ctx context.Context, req *kmsg.HeartbeatRequest) int16 {
 	if req.Group == "" {
 		return kerr.InvalidGroupID.Code
 	}
@@ -444,6 +449,9 @@ func (c *Coordinator) heartbeat(req *kmsg.HeartbeatRequest) int16 {
 		return kerr.UnknownMemberID.Code
 	}
 	defer g.mu.Unlock()
+	if g.cg != nil {
+		return g.heartbeatConsumerGroup(ctx, req)
+	}
 	switch g.state {
 	case stateDead:
 		return kerr.CoordinatorNotAvailable.Code
@@ -519,8 +527,11 @@ func (c *Coordinator) handleLeaveGroup(req *kmsg.LeaveGroupRequest) kmsg.Respons
 // leave removes one member without rebalancing and reports whether a
 // member (not just a pending id) went. REQUIRES: g.mu held.
 func (g *group) leave(l kmsg.LeaveGroupRequestMember) (int16, bool) {
-	if g.state == stateDead {
+	if g.state == stateDead || g.dead {
 		return kerr.CoordinatorNotAvailable.Code, false
+	}
+	if g.cg != nil {
+		return g.leaveConsumerGroup(l), false
 	}
 	if l.InstanceID != nil {
 		id, ok := g.static[*l.InstanceID]

@@ -215,3 +215,179 @@ func TestGroupE2EConsumerGroupSurvivesRestart(t *testing.T) {
 		}
 	}
 }
+
+// consumeLoop polls cl until stop closes, committing after every poll and
+// recording each record's consumer; a record whose commit failed is marked
+// uncommitted (it may be consumed again).
+type consumeLog struct {
+	mu          sync.Mutex
+	by          map[string][]string // record value -> consumers, in order
+	uncommitted map[string]bool
+}
+
+func (l *consumeLog) loop(ctx context.Context, stop <-chan struct{}, cl *kgo.Client, name string) {
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		pctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		fs := cl.PollFetches(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		recs := fs.Records()
+		if len(recs) == 0 {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := cl.CommitRecords(cctx, recs...)
+		cancel()
+		l.mu.Lock()
+		for _, r := range recs {
+			l.by[string(r.Value)] = append(l.by[string(r.Value)], name)
+			if err != nil {
+				l.uncommitted[string(r.Value)] = true
+			}
+		}
+		l.mu.Unlock()
+	}
+}
+
+// TestGroupE2EMixedClassicAndConsumerProtocol: one franz-go member using
+// the classic protocol (JoinGroup/SyncGroup, cooperative-sticky) and one
+// using KIP-848 (ConsumerGroupHeartbeat) in the same group. The classic
+// member starts alone (a classic group); the KIP-848 member's join upgrades
+// the group, the server-side assignor splits the partitions and the classic
+// member gets its share through SyncGroup: ConsumerGroupDescribe shows both
+// (member types classic and consumer) with disjoint partitions covering the
+// topic, and together they consume every record, each some. When the
+// KIP-848 member leaves, the group downgrades to classic and the classic
+// member owns every partition and consumes what follows. A record is
+// consumed twice only if its commit failed.
+func TestGroupE2EMixedClassicAndConsumerProtocol(t *testing.T) {
+	t.Parallel()
+	b := groupBroker(t)
+	adm := b.Admin(t)
+	topic := topicName(t)
+	group := "g-" + topic
+	const parts = 4
+	createTopic(t, adm, topic, parts, nil)
+	prod := manualProducer(t, b)
+
+	ctx := ctxT(t, 150*time.Second)
+	var clientLog lineBuf
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("----- franz-go log (last lines) -----\n%s", tailLines(clientLog.Lines(), 80))
+		}
+	})
+	log := &consumeLog{by: map[string][]string{}, uncommitted: map[string]bool{}}
+	var wg sync.WaitGroup
+	start := func(name string, stop <-chan struct{}, opts ...kgo.Opt) *kgo.Client {
+		opts = append([]kgo.Opt{kgo.ClientID(name), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
+			kgo.WithLogger(kgo.BasicLogger(&clientLog, kgo.LogLevelInfo, func() string { return name + " " })),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit(),
+			kgo.SessionTimeout(6 * time.Second), kgo.HeartbeatInterval(500 * time.Millisecond),
+			kgo.FetchMaxWait(100 * time.Millisecond), kgo.FetchMaxPartitionBytes(512)}, opts...)
+		cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.Addr())}, opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); log.loop(ctx, stop, cl, name) }()
+		return cl
+	}
+	produced := 0
+	produce := func(n int) {
+		produceValues(t, prod, topic, parts, produced, produced+n)
+		produced += n
+	}
+	consumedAll := func(what string) {
+		t.Helper()
+		testutil.WaitFor(t, 60*time.Second, what, func() (bool, string) {
+			log.mu.Lock()
+			defer log.mu.Unlock()
+			return len(log.by) == produced, fmt.Sprintf("%d of %d records", len(log.by), produced)
+		})
+	}
+	consumedBy := func(from int) map[string]int {
+		log.mu.Lock()
+		defer log.mu.Unlock()
+		out := map[string]int{}
+		for i := from; i < produced; i++ {
+			for _, n := range log.by[fmt.Sprint(i)] {
+				out[n]++
+			}
+		}
+		return out
+	}
+
+	stopClassic, stop848 := make(chan struct{}), make(chan struct{})
+	classic := start("classic", stopClassic, kgo.Balancers(kgo.CooperativeStickyBalancer()))
+	defer func() { close(stopClassic); wg.Wait(); classic.Close() }()
+	produce(100)
+	testutil.WaitFor(t, 40*time.Second, "the classic member alone in a classic group", func() (bool, string) {
+		v, err := describeGroupView(t, adm, group, topic)
+		if err != nil {
+			return false, err.Error()
+		}
+		return v.settled(parts, "classic")
+	})
+	consumedAll("records consumed by the classic member")
+
+	kip848 := start("kip848", stop848, kgo.ServerSideBalancer(), kgo.Balancers(kgo.CooperativeStickyBalancer()))
+	names := []string{"classic", "kip848"}
+	testutil.WaitFor(t, 60*time.Second, "the upgraded group settled on both members", func() (bool, string) {
+		ok, msg := consumerGroupSettled(t, adm, group, topic, parts, names)
+		if !ok {
+			return false, msg
+		}
+		dg, err := adm.DescribeConsumerGroups(ctxT(t, 5*time.Second), group)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, m := range dg[group].Members {
+			if want := map[string]int8{"classic": 0, "kip848": 1}[m.ClientID]; m.MemberType != want {
+				return false, fmt.Sprintf("%s has member type %d, want %d", m.ClientID, m.MemberType, want)
+			}
+		}
+		return true, ""
+	})
+	mark := produced
+	produce(400)
+	testutil.WaitFor(t, 60*time.Second, "records produced after the upgrade consumed by both members", func() (bool, string) {
+		by := consumedBy(mark)
+		log.mu.Lock()
+		n := len(log.by)
+		log.mu.Unlock()
+		return n == produced && by["classic"] > 0 && by["kip848"] > 0, fmt.Sprintf("%d of %d records; after the upgrade per member: %v", n, produced, by)
+	})
+	t.Logf("after the upgrade, consumed per member: %v", consumedBy(mark))
+
+	// The KIP-848 member leaves: downgrade, the classic member takes all.
+	close(stop848)
+	kip848.Close()
+	testutil.WaitFor(t, 60*time.Second, "the downgraded classic group with the classic member owning everything", func() (bool, string) {
+		v, err := describeGroupView(t, adm, group, topic)
+		if err != nil {
+			return false, err.Error()
+		}
+		return v.settled(parts, "classic")
+	})
+	mark = produced
+	produce(100)
+	consumedAll("records produced after the downgrade consumed")
+	if by := consumedBy(mark); by["classic"] < produced-mark || by["kip848"] != 0 {
+		t.Errorf("after the downgrade: consumed per member %v, want all %d by the classic member", by, produced-mark)
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	for v, who := range log.by {
+		if len(who) > 1 && !log.uncommitted[v] {
+			t.Errorf("record %s consumed by %v though its commit succeeded", v, who)
+		}
+	}
+}
