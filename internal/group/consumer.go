@@ -13,17 +13,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// KIP-848 consumer groups (ConsumerGroupHeartbeat, ConsumerGroupDescribe),
-// a first version: the coordinator computes a range assignment per topic
-// whenever membership, subscriptions or partition counts change (a new group
-// epoch), and moves each member to its target incrementally: partitions it
-// must give up are revoked first (its epoch stays until it reports them
-// gone), then it takes the new epoch and every target partition no other
-// member still owns. Not yet: persistence of consumer group records (after a
-// coordinator move members are fenced and rejoin; offsets survive), regex
-// subscriptions, rack-aware or sticky assignment, the revocation timeout,
-// static members' temporary leave (-2 is treated as a leave), and bridging
-// classic JoinGroup into consumer groups.
+// KIP-848 consumer groups (ConsumerGroupHeartbeat, ConsumerGroupDescribe):
+// the coordinator computes a target assignment with a server assignor
+// (assign.go) whenever membership, subscriptions or partition counts change
+// (a new group epoch), and moves each member to its target incrementally:
+// partitions it must give up are revoked first (its epoch stays until it
+// reports them gone), then it takes the new epoch and every target partition
+// no other member still owns. The group is persisted in __consumer_offsets
+// (cgpersist.go, cgrecords.go) and classic members can take part
+// (bridge.go). Not yet: regex subscriptions and rack-aware assignment.
 
 // TopicMetadata resolves topics for consumer groups; the server implements
 // it over its metadata image.
