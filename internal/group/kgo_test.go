@@ -244,8 +244,10 @@ func TestFranzGoEagerRebalances(t *testing.T) {
 	if g, _ := coord.lookup("g", false); g != nil {
 		gen, state := g.generation, g.state
 		g.mu.Unlock()
-		// c0, c1 and c2 joining, then everyone leaving
-		if gen < 4 || state != stateEmpty {
+		// c0, c1 and c2 joining and c1 leaving, then everyone leaving;
+		// under load a join or leave may fall into a rebalance already
+		// in progress, so only three generations are certain.
+		if gen < 3 || state != stateEmpty {
 			t.Errorf("generation %d state %s", gen, state)
 		}
 	}
