@@ -222,6 +222,7 @@ type cgReplay struct {
 	seq         int // position of the last ConsumerGroupMetadata record
 	meta        *cgMetadataValue
 	targetEpoch int32
+	topicMeta   []cgTopicMetadata
 	members     map[string]*cgMemberMetadataValue
 	targets     map[string]*cgTargetMemberValue
 	current     map[string]*cgCurrentAssignmentValue
@@ -259,6 +260,11 @@ func (a *cgReplay) apply(seq int, k cgKey, rawKey []byte, v any) {
 		if tv, ok := v.(*cgTargetMetadataValue); ok {
 			a.targetEpoch = tv.AssignmentEpoch
 		}
+	case cgPartitionMetadataKey:
+		a.topicMeta = nil
+		if pv, ok := v.(*cgPartitionMetadataValue); ok {
+			a.topicMeta = pv.Topics
+		}
 	}
 }
 
@@ -280,6 +286,7 @@ func (g *group) restoreCG(a *cgReplay) {
 		targetEpoch: a.targetEpoch,
 		assignor:    defaultAssignor(g.c.cfg.ConsumerAssignors),
 		metaSig:     uint64(a.meta.MetadataHash),
+		topicMeta:   a.topicMeta,
 		members:     map[string]*cgMember{},
 		target:      map[string]tps{},
 	}

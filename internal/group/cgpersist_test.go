@@ -121,3 +121,25 @@ func TestConsumerGroupConversionPersisted(t *testing.T) {
 		t.Fatalf("classic group restored as a consumer group: %+v", g)
 	}
 }
+
+// A restored group rewrites nothing until something changes: the snapshot
+// it derives equals what the log holds.
+func TestConsumerGroupRestoreWritesNothing(t *testing.T) {
+	h := newHarness(t, testConfig())
+	topics := staticTopics{"t1": {t1ID, 4}}
+	h.c.SetTopicMetadata(topics)
+	r := cgHeartbeat(h, "m1", 0, []string{"t1"}, nil)
+	part := PartitionFor("cg", h.cfg.NumPartitions)
+	h.restart()
+	h.c.SetTopicMetadata(topics)
+	n := len(h.store.Records(part))
+	if a := cgHeartbeat(h, "m1", r.MemberEpoch, nil, nil); a.ErrorCode != 0 {
+		t.Fatalf("heartbeat: %+v", a)
+	}
+	if got := h.store.Records(part)[n:]; len(got) != 0 {
+		for _, rec := range got {
+			k, _ := decodeCGKey(rec.Key)
+			t.Errorf("rewrote %+v", k)
+		}
+	}
+}
