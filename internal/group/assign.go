@@ -45,6 +45,27 @@ func assignorFor(name string) assignFunc {
 	return nil
 }
 
+// preferredAssignor is the group's assignor, as Kafka picks it: the one
+// most members ask for (ties: the smaller name), else def.
+func (cg *consumerGroup) preferredAssignor(def string) string {
+	votes := map[string]int{}
+	for _, m := range cg.members {
+		if m.assignor != nil {
+			votes[*m.assignor]++
+		}
+	}
+	best := ""
+	for name, n := range votes {
+		if best == "" || n > votes[best] || n == votes[best] && name < best {
+			best = name
+		}
+	}
+	if best == "" {
+		return def
+	}
+	return best
+}
+
 func defaultAssignor(names []string) string {
 	if len(names) > 0 {
 		return names[0]

@@ -3,6 +3,8 @@ package group
 import (
 	"fmt"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func assignTopics(counts map[string]int32) map[string]assignTopic {
@@ -170,5 +172,35 @@ func TestRangeAssignor(t *testing.T) {
 	}
 	if assignorFor("uniform") == nil || assignorFor("range") == nil || assignorFor("sticky") != nil {
 		t.Fatal("assignor names")
+	}
+}
+
+// The group's assignor is the one most members ask for; switching it
+// starts a new group epoch with the new assignor's target.
+func TestPreferredAssignor(t *testing.T) {
+	h := newHarness(t, testConfig())
+	h.c.SetTopicMetadata(staticTopics{"t1": {t1ID, 4}})
+	join := func(id, assignor string) *kmsg.ConsumerGroupHeartbeatResponse {
+		r := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		r.SetVersion(1)
+		r.Group, r.MemberID, r.MemberEpoch = "cg", id, 0
+		r.RebalanceTimeoutMillis = 30000
+		r.SubscribedTopicNames = []string{"t1"}
+		r.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		r.ServerAssignor = &assignor
+		return h.do(r).(*kmsg.ConsumerGroupHeartbeatResponse)
+	}
+	join("m1", "uniform")
+	if g := describeCG(h); g.AssignorName != "uniform" {
+		t.Fatalf("assignor %q", g.AssignorName)
+	}
+	join("m2", "range")
+	join("m3", "range")
+	if g := describeCG(h); g.AssignorName != "range" {
+		t.Fatalf("assignor %q after two members asked for range", g.AssignorName)
+	}
+	cg := &consumerGroup{members: map[string]*cgMember{"a": {}, "b": {}}}
+	if got := cg.preferredAssignor("uniform"); got != "uniform" {
+		t.Fatalf("no votes: %q", got)
 	}
 }

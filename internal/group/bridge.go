@@ -93,6 +93,10 @@ func assignmentBytes(s tps, meta TopicMetadata) []byte {
 // REQUIRES: g.mu held.
 func (g *group) refreshTarget(meta TopicMetadata, bump bool) {
 	cg := g.cg
+	if a := cg.preferredAssignor(defaultAssignor(g.c.cfg.ConsumerAssignors)); a != cg.assignor {
+		cg.assignor = a
+		bump = true // a new assignor computes a new target
+	}
 	sig := metadataSignature(cg, meta)
 	if sig != cg.metaSig && cg.targetEpoch == cg.epoch {
 		bump = true // topics created, deleted or grown since the last target

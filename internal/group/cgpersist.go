@@ -295,7 +295,6 @@ func (g *group) restoreCG(a *cgReplay) {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	assignorSet := false
 	for _, id := range ids {
 		mv := a.members[id]
 		m := &cgMember{
@@ -320,9 +319,6 @@ func (g *group) restoreCG(a *cgReplay) {
 				m.classic.protocols = []kmsg.JoinGroupRequestProtocol{{Name: ""}}
 			}
 		}
-		if mv.ServerAssignor != nil && !assignorSet {
-			cg.assignor, assignorSet = *mv.ServerAssignor, true
-		}
 		if cv := a.current[id]; cv != nil {
 			m.epoch, m.prevEpoch = cv.MemberEpoch, cv.PreviousMemberEpoch
 			if cv.MemberEpoch == -2 {
@@ -346,6 +342,7 @@ func (g *group) restoreCG(a *cgReplay) {
 			cg.target[id] = tps{}
 		}
 	}
+	cg.assignor = cg.preferredAssignor(cg.assignor)
 	g.cg = cg
 	g.protocolType = "consumer"
 	g.cgPersisted = a.raw

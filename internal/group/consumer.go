@@ -304,12 +304,8 @@ func (c *Coordinator) handleConsumerGroupHeartbeat(ctx context.Context, req *kms
 			bump = true
 		}
 	}
-	if req.ServerAssignor != nil && (m.assignor == nil || *m.assignor != *req.ServerAssignor) {
+	if req.ServerAssignor != nil {
 		m.assignor = cloneStr(req.ServerAssignor)
-		if cg.assignor != *req.ServerAssignor {
-			cg.assignor = *req.ServerAssignor
-			bump = true // a new assignor computes a new target
-		}
 	}
 	g.resetCGSession(m)
 	g.refreshTarget(meta, bump)
