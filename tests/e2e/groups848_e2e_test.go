@@ -267,8 +267,21 @@ func (l *consumeLog) loop(ctx context.Context, stop <-chan struct{}, cl *kgo.Cli
 // KIP-848 member leaves, the group downgrades to classic and the classic
 // member owns every partition and consumes what follows. A record is
 // consumed twice only if its commit failed.
+//
+// In the kip848-first variant the KIP-848 member starts alone (a consumer
+// group) and the classic member joins it through the bridge.
 func TestGroupE2EMixedClassicAndConsumerProtocol(t *testing.T) {
 	t.Parallel()
+	for _, classicFirst := range []bool{true, false} {
+		name := map[bool]string{true: "classic-first", false: "kip848-first"}[classicFirst]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testMixedGroup(t, classicFirst)
+		})
+	}
+}
+
+func testMixedGroup(t *testing.T, classicFirst bool) {
 	b := groupBroker(t)
 	adm := b.Admin(t)
 	topic := topicName(t)
@@ -326,21 +339,36 @@ func TestGroupE2EMixedClassicAndConsumerProtocol(t *testing.T) {
 	}
 
 	stopClassic, stop848 := make(chan struct{}), make(chan struct{})
-	classic := start("classic", stopClassic, kgo.Balancers(kgo.CooperativeStickyBalancer()))
+	var classic, kip848 *kgo.Client
+	startClassic := func() {
+		classic = start("classic", stopClassic, kgo.Balancers(kgo.CooperativeStickyBalancer()))
+	}
+	start848 := func() {
+		kip848 = start("kip848", stop848, kgo.ServerSideBalancer(), kgo.Balancers(kgo.CooperativeStickyBalancer()))
+	}
 	defer func() { close(stopClassic); wg.Wait(); classic.Close() }()
 	produce(100)
-	testutil.WaitFor(t, 40*time.Second, "the classic member alone in a classic group", func() (bool, string) {
-		v, err := describeGroupView(t, adm, group, topic)
-		if err != nil {
-			return false, err.Error()
-		}
-		return v.settled(parts, "classic")
-	})
-	consumedAll("records consumed by the classic member")
-
-	kip848 := start("kip848", stop848, kgo.ServerSideBalancer(), kgo.Balancers(kgo.CooperativeStickyBalancer()))
+	if classicFirst {
+		startClassic()
+		testutil.WaitFor(t, 40*time.Second, "the classic member alone in a classic group", func() (bool, string) {
+			v, err := describeGroupView(t, adm, group, topic)
+			if err != nil {
+				return false, err.Error()
+			}
+			return v.settled(parts, "classic")
+		})
+		consumedAll("records consumed by the classic member")
+		start848()
+	} else {
+		start848()
+		testutil.WaitFor(t, 40*time.Second, "the KIP-848 member alone in a consumer group", func() (bool, string) {
+			return consumerGroupSettled(t, adm, group, topic, parts, []string{"kip848"})
+		})
+		consumedAll("records consumed by the KIP-848 member")
+		startClassic()
+	}
 	names := []string{"classic", "kip848"}
-	testutil.WaitFor(t, 60*time.Second, "the upgraded group settled on both members", func() (bool, string) {
+	testutil.WaitFor(t, 60*time.Second, "the mixed group settled on both members", func() (bool, string) {
 		ok, msg := consumerGroupSettled(t, adm, group, topic, parts, names)
 		if !ok {
 			return false, msg
@@ -358,14 +386,14 @@ func TestGroupE2EMixedClassicAndConsumerProtocol(t *testing.T) {
 	})
 	mark := produced
 	produce(400)
-	testutil.WaitFor(t, 60*time.Second, "records produced after the upgrade consumed by both members", func() (bool, string) {
+	testutil.WaitFor(t, 60*time.Second, "records produced since both joined consumed by both members", func() (bool, string) {
 		by := consumedBy(mark)
 		log.mu.Lock()
 		n := len(log.by)
 		log.mu.Unlock()
-		return n == produced && by["classic"] > 0 && by["kip848"] > 0, fmt.Sprintf("%d of %d records; after the upgrade per member: %v", n, produced, by)
+		return n == produced && by["classic"] > 0 && by["kip848"] > 0, fmt.Sprintf("%d of %d records; since both joined, per member: %v", n, produced, by)
 	})
-	t.Logf("after the upgrade, consumed per member: %v", consumedBy(mark))
+	t.Logf("since both joined, consumed per member: %v", consumedBy(mark))
 
 	// The KIP-848 member leaves: downgrade, the classic member takes all.
 	close(stop848)
