@@ -181,6 +181,8 @@ func startBroker(cfg *config.Broker, logger *slog.Logger) (*broker, error) {
 		NumPartitions:         cfg.NumPartitions,
 		ReplicationFactor:     cfg.DefaultReplicationFactor,
 		ConnectionsMaxIdle:    time.Duration(cfg.ConnectionsMaxIdleMs) * time.Millisecond,
+		QuotaWindows:          int(cfg.QuotaWindowNum),
+		QuotaWindowSize:       time.Duration(cfg.QuotaWindowSizeSeconds) * time.Second,
 		Logger:                logger,
 		Configs:               settings,
 		Observer:              observer,

@@ -94,6 +94,8 @@ type Broker struct {
 	ConnectionsMaxIdleMs                 int64
 	ConnectionsMaxReauthMs               int64
 	QueuedMaxRequests                    int32
+	QuotaWindowNum                       int32
+	QuotaWindowSizeSeconds               int32
 	FetchMaxBytes                        int32
 	MaxIncrementalFetchSessionCacheSlots int32
 
