@@ -1,6 +1,9 @@
 package config
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 const (
 	maxLong = "9223372036854775807" // Long.MAX_VALUE: "never" in Kafka's defaults
@@ -65,6 +68,13 @@ var brokerKeys = []brokerKey{
 	{Def{Name: "inter.broker.listener.name", Type: TypeString,
 		Doc:  "Listener that brokers use to reach each other (replication).",
 		Note: "Unset: PLAINTEXT if there is such a listener, else the first non-controller listener (Kafka requires a PLAINTEXT listener then)."},
+		nil},
+	{Def{Name: "security.inter.broker.protocol", Type: TypeString, Default: "PLAINTEXT",
+		Validate: func(v string) error {
+			return oneOf(ProtocolPlaintext, ProtocolSSL, ProtocolSASLPlaintext, ProtocolSASLSSL)(strings.ToUpper(v))
+		},
+		Doc:  "Security protocol brokers use with each other: the listener of that name. Exclusive with inter.broker.listener.name.",
+		Note: "Unset, inter.broker.listener.name (or its default) decides."},
 		nil},
 	{Def{Name: "cluster.id", Type: TypeString,
 		Doc: "Expected cluster id. If set, the node refuses data directories formatted for another cluster; if unset, it is generated when the first node formats its storage."},
@@ -419,7 +429,7 @@ var brokerKeys = []brokerKey{
 		func(b *Broker) any { return &b.SASLEnabledMechanisms }},
 	{Def{Name: "sasl.mechanism.inter.broker.protocol", Type: TypeString, Default: "PLAIN",
 		Validate: oneOf("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"),
-		Doc:      "SASL mechanism brokers use with each other.",
+		Doc:      "SASL mechanism brokers use with each other; the credentials are the username and password of listener.name.<inter-broker listener>.<mechanism>.sasl.jaas.config.",
 		Note:     "Kafka's default is GSSAPI, which Quill does not implement."},
 		func(b *Broker) any { return &b.SASLMechanismInterBroker }},
 	{Def{Name: "sasl.jaas.config", Type: TypePassword, Sensitive: true,

@@ -63,7 +63,7 @@ func TestRequestRateWindows(t *testing.T) {
 	// 50 ms of handling per 2 s window for 10 windows: 2.5 % of a thread.
 	var r float64
 	for i := range 10 {
-		r = b.record(now.Add(time.Duration(i)*2*time.Second), (50 * time.Millisecond).Seconds()*100, 2*time.Second)
+		r = b.record(now.Add(time.Duration(i)*2*time.Second), (50*time.Millisecond).Seconds()*100, 2*time.Second)
 	}
 	if r < 2 || r > 4 {
 		t.Errorf("rate %v%%, want about 2.5%% (3 windows of 2 s)", r)
