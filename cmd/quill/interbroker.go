@@ -55,6 +55,7 @@ func interBrokerSecurity(cfg *config.Broker) (interbroker.Security, error) {
 		sec.TruststoreLocation = cfg.ListenerValue(l.Name, "ssl.truststore.location")
 		sec.KeystoreLocation = cfg.ListenerValue(l.Name, "ssl.keystore.location")
 		sec.KeyPassword = cfg.ListenerValue(l.Name, "ssl.key.password")
+		sec.NoHostnameCheck = cfg.ListenerValue(l.Name, "ssl.endpoint.identification.algorithm") == ""
 	}
 	if sec.Protocol == config.ProtocolSASLPlaintext || sec.Protocol == config.ProtocolSASLSSL {
 		sec.Mechanism = strings.ToUpper(cfg.SASLMechanismInterBroker)
