@@ -13,18 +13,19 @@ const module = "github.com/quillstream/quill/"
 
 // allowed lists, per package, the internal packages it may import.
 var allowed = map[string][]string{
-	"internal/record":     {},
-	"internal/config":     {},
-	"internal/metadata":   {},
-	"internal/log":        {"internal/record"},
-	"internal/replica":    {"internal/log", "internal/record", "internal/metadata"},
-	"internal/controller": {"internal/metadata", "internal/log", "internal/record"},
-	"internal/group":      {},
-	"internal/txn":        {"internal/group"}, // the coordinator-partition hash
-	"internal/auth":       {"internal/metadata"},
-	"internal/admin":      {},
-	"internal/cli":        {},
-	"internal/testutil":   {},
+	"internal/record":      {},
+	"internal/config":      {},
+	"internal/metadata":    {},
+	"internal/log":         {"internal/record"},
+	"internal/replica":     {"internal/log", "internal/record", "internal/metadata"},
+	"internal/controller":  {"internal/metadata", "internal/log", "internal/record"},
+	"internal/group":       {},
+	"internal/txn":         {"internal/group"}, // the coordinator-partition hash
+	"internal/auth":        {"internal/metadata"},
+	"internal/interbroker": {"internal/metadata", "internal/auth"},
+	"internal/admin":       {},
+	"internal/cli":         {},
+	"internal/testutil":    {},
 }
 
 func TestImportRules(t *testing.T) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/quillstream/quill/internal/config"
 	"github.com/quillstream/quill/internal/controller"
+	"github.com/quillstream/quill/internal/interbroker"
 	"github.com/quillstream/quill/internal/metadata"
 	"github.com/quillstream/quill/internal/replica"
 	"github.com/quillstream/quill/internal/server"
@@ -66,26 +68,34 @@ func controllerCluster(cfg *config.Broker) (controller.Cluster, error) {
 	return cc, nil
 }
 
-// enableReplication starts follower fetchers and ISR management.
-func (b *broker) enableReplication() {
+// enableReplication starts follower fetchers and ISR management; they
+// reach leaders on the inter-broker listener (interbroker.go).
+func (b *broker) enableReplication() error {
 	if !b.ctrl.ClusterMode() {
-		return
+		return nil
 	}
+	sec, err := interBrokerSecurity(b.cfg)
+	if err != nil {
+		return err
+	}
+	b.bootstrapScramUser(sec)
 	ctrl := b.ctrl
+	dialer := &interbroker.Dialer{NodeID: b.cfg.NodeID, Image: ctrl.Image, Security: sec}
 	b.replicas.EnableReplication(replica.ReplicationConfig{
 		LagTimeMax:       time.Duration(b.cfg.ReplicaLagTimeMaxMs) * time.Millisecond,
 		FetchWaitMax:     time.Duration(b.cfg.ReplicaFetchWaitMaxMs) * time.Millisecond,
 		FetchMaxBytes:    b.cfg.ReplicaFetchMaxBytes,
 		FetchRespMaxByte: b.cfg.ReplicaFetchResponseMaxBytes,
 		AlterPartition:   ctrl.AlterPartition,
-		BrokerAddr: func(id int32) (string, bool) {
-			br := ctrl.Image().Brokers[id]
-			if br == nil {
-				return "", false
+		Dial: func(ctx context.Context, id int32) (replica.Conn, error) {
+			c, err := dialer.Dial(ctx, id)
+			if err != nil {
+				return nil, err // not a typed nil in the interface
 			}
-			return net.JoinHostPort(br.Host, strconv.Itoa(int(br.Port))), true
+			return c, nil
 		},
 	})
+	return nil
 }
 
 // createInternalTopicLater creates an internal topic once the quorum is up

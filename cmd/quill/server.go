@@ -129,7 +129,8 @@ func startBroker(cfg *config.Broker, logger *slog.Logger) (*broker, error) {
 	b.ctrl, err = controller.Open(controller.Config{
 		Dir: metaDir, NodeID: cfg.NodeID, ClusterID: cfg.ClusterID, Logger: logger,
 		Host: adv.Host, Port: int32(adv.Port), Rack: cfg.BrokerRack,
-		Cluster: cluster,
+		Endpoints: endpoints(cfg), // interbroker.go
+		Cluster:   cluster,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open metadata log: %w", err)
@@ -141,7 +142,10 @@ func startBroker(cfg *config.Broker, logger *slog.Logger) (*broker, error) {
 	}
 	settings := &settingsSource{broker: cfg}
 	b.replicas = replica.NewManager(cfg.NodeID, b.logs, settings.topicSettings, logger)
-	b.enableReplication()
+	if err := b.enableReplication(); err != nil {
+		b.abort()
+		return nil, err
+	}
 	b.ctrl.Subscribe(b.replicas.Apply)
 
 	if err := b.ensureOffsetsTopic(); err != nil {
@@ -181,6 +185,8 @@ func startBroker(cfg *config.Broker, logger *slog.Logger) (*broker, error) {
 		NumPartitions:         cfg.NumPartitions,
 		ReplicationFactor:     cfg.DefaultReplicationFactor,
 		ConnectionsMaxIdle:    time.Duration(cfg.ConnectionsMaxIdleMs) * time.Millisecond,
+		QuotaWindows:          int(cfg.QuotaWindowNum),
+		QuotaWindowSize:       time.Duration(cfg.QuotaWindowSizeSeconds) * time.Second,
 		Logger:                logger,
 		Configs:               settings,
 		Observer:              observer,

@@ -94,6 +94,8 @@ type Broker struct {
 	ConnectionsMaxIdleMs                 int64
 	ConnectionsMaxReauthMs               int64
 	QueuedMaxRequests                    int32
+	QuotaWindowNum                       int32
+	QuotaWindowSizeSeconds               int32
 	FetchMaxBytes                        int32
 	MaxIncrementalFetchSessionCacheSlots int32
 
@@ -386,6 +388,14 @@ func (b *Broker) finish() error {
 		return bad("controller.quorum.voters", err.Error())
 	}
 	b.InterBrokerListenerName = strings.ToUpper(b.value("inter.broker.listener.name"))
+	if b.IsSet("security.inter.broker.protocol") {
+		// Kafka: the listener named after the protocol; the two keys
+		// are exclusive.
+		if b.InterBrokerListenerName != "" {
+			return bad("security.inter.broker.protocol", "only one of inter.broker.listener.name and security.inter.broker.protocol may be set")
+		}
+		b.InterBrokerListenerName = strings.ToUpper(b.value("security.inter.broker.protocol"))
+	}
 	if b.InterBrokerListenerName == "" {
 		b.InterBrokerListenerName = b.defaultInterBrokerListener()
 	}
@@ -414,6 +424,22 @@ func (b *Broker) defaultInterBrokerListener() string {
 	}
 	return first
 }
+
+// InterBrokerListener returns the listener brokers use to reach each
+// other (inter.broker.listener.name, or the one security.inter.broker.protocol
+// names), with its security protocol.
+func (b *Broker) InterBrokerListener() (Listener, bool) {
+	for _, l := range b.Listeners {
+		if l.Name == b.InterBrokerListenerName {
+			return l, true
+		}
+	}
+	return Listener{}, false
+}
+
+// ListenerIsController reports whether a listener is one of
+// controller.listener.names.
+func (b *Broker) ListenerIsController(name string) bool { return b.isControllerListener(name) }
 
 func (b *Broker) isControllerListener(name string) bool {
 	for _, n := range b.ControllerListenerNames {

@@ -498,3 +498,18 @@ log.retention.check.interval.ms=300000
 		t.Errorf("dynamic quorum: err = %v", err)
 	}
 }
+
+func TestSecurityInterBrokerProtocol(t *testing.T) {
+	b, _, err := Load("", []string{"listeners=PLAINTEXT://127.0.0.1:9092,SASL_SSL://127.0.0.1:9094",
+		"security.inter.broker.protocol=sasl_ssl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, ok := b.InterBrokerListener(); !ok || l.Name != "SASL_SSL" || l.SecurityProtocol != ProtocolSASLSSL {
+		t.Errorf("inter-broker listener %+v %v", l, ok)
+	}
+	if _, _, err := Load("", []string{"listeners=PLAINTEXT://127.0.0.1:9092,SASL_SSL://127.0.0.1:9094",
+		"security.inter.broker.protocol=SASL_SSL", "inter.broker.listener.name=PLAINTEXT"}); err == nil {
+		t.Error("both inter.broker.listener.name and security.inter.broker.protocol accepted")
+	}
+}

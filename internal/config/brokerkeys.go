@@ -1,6 +1,9 @@
 package config
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 const (
 	maxLong = "9223372036854775807" // Long.MAX_VALUE: "never" in Kafka's defaults
@@ -65,6 +68,13 @@ var brokerKeys = []brokerKey{
 	{Def{Name: "inter.broker.listener.name", Type: TypeString,
 		Doc:  "Listener that brokers use to reach each other (replication).",
 		Note: "Unset: PLAINTEXT if there is such a listener, else the first non-controller listener (Kafka requires a PLAINTEXT listener then)."},
+		nil},
+	{Def{Name: "security.inter.broker.protocol", Type: TypeString, Default: "PLAINTEXT",
+		Validate: func(v string) error {
+			return oneOf(ProtocolPlaintext, ProtocolSSL, ProtocolSASLPlaintext, ProtocolSASLSSL)(strings.ToUpper(v))
+		},
+		Doc:  "Security protocol brokers use with each other: the listener of that name. Exclusive with inter.broker.listener.name.",
+		Note: "Unset, inter.broker.listener.name (or its default) decides."},
 		nil},
 	{Def{Name: "cluster.id", Type: TypeString,
 		Doc: "Expected cluster id. If set, the node refuses data directories formatted for another cluster; if unset, it is generated when the first node formats its storage."},
@@ -261,6 +271,12 @@ var brokerKeys = []brokerKey{
 	{Def{Name: "connections.max.reauth.ms", Type: TypeLong, Default: "0", Validate: atLeast(0),
 		Doc: "Session lifetime of SASL connections, after which clients must re-authenticate (KIP-368); 0 disables it."},
 		func(b *Broker) any { return &b.ConnectionsMaxReauthMs }},
+	{Def{Name: "quota.window.num", Type: TypeInt, Default: "11", Validate: atLeast(1),
+		Doc: "Number of samples in which client quota rates (byte rates, request_percentage) are measured."},
+		func(b *Broker) any { return &b.QuotaWindowNum }},
+	{Def{Name: "quota.window.size.seconds", Type: TypeInt, Default: "1", Validate: atLeast(1),
+		Doc: "Length of one client quota sample."},
+		func(b *Broker) any { return &b.QuotaWindowSizeSeconds }},
 	{Def{Name: "queued.max.requests", Type: TypeInt, Default: "500", Validate: atLeast(1),
 		Doc: "Requests read but not yet answered, across connections, before the broker stops reading."},
 		func(b *Broker) any { return &b.QueuedMaxRequests }},
@@ -409,6 +425,9 @@ var brokerKeys = []brokerKey{
 	{Def{Name: "ssl.client.auth", Type: TypeString, Default: "none", Validate: oneOf("none", "requested", "required"),
 		Doc: "Whether SSL listeners ask clients for a certificate."},
 		func(b *Broker) any { return &b.SSLClientAuth }},
+	{Def{Name: "ssl.endpoint.identification.algorithm", Type: TypeString, Default: "https", Validate: oneOf("", "https", "HTTPS"),
+		Doc: "How brokers check each other's certificates on the inter-broker listener: https checks the host name against the certificate; empty checks only the chain."},
+		nil},
 	{Def{Name: "ssl.principal.mapping.rules", Type: TypeString, Default: "DEFAULT",
 		Doc: "Rules mapping a client certificate's DN to a user name: RULE:pattern/replacement/[LU],...,DEFAULT (DEFAULT keeps the DN)."},
 		nil},
@@ -419,7 +438,7 @@ var brokerKeys = []brokerKey{
 		func(b *Broker) any { return &b.SASLEnabledMechanisms }},
 	{Def{Name: "sasl.mechanism.inter.broker.protocol", Type: TypeString, Default: "PLAIN",
 		Validate: oneOf("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"),
-		Doc:      "SASL mechanism brokers use with each other.",
+		Doc:      "SASL mechanism brokers use with each other; the credentials are the username and password of listener.name.<inter-broker listener>.<mechanism>.sasl.jaas.config.",
 		Note:     "Kafka's default is GSSAPI, which Quill does not implement."},
 		func(b *Broker) any { return &b.SASLMechanismInterBroker }},
 	{Def{Name: "sasl.jaas.config", Type: TypePassword, Sensitive: true,

@@ -52,6 +52,8 @@ type Heartbeat struct {
 	Host        string `json:"host"`
 	Port        int32  `json:"port"`
 	Rack        string `json:"rack,omitempty"`
+	// Endpoints are every advertised listener (absent from older nodes).
+	Endpoints []metadata.Endpoint `json:"endpoints,omitempty"`
 	// Shutdown asks for a controlled shutdown: move leadership away and
 	// fence the broker.
 	Shutdown bool `json:"shutdown,omitempty"`
@@ -231,7 +233,7 @@ func (c *Controller) heartbeat() Heartbeat {
 	c.clus.mu.Lock()
 	defer c.clus.mu.Unlock()
 	return Heartbeat{Node: c.cfg.NodeID, Incarnation: c.clus.inc, Host: c.cfg.Host, Port: c.cfg.Port,
-		Rack: c.cfg.Rack, Shutdown: c.clus.shutdown}
+		Rack: c.cfg.Rack, Endpoints: c.cfg.Endpoints, Shutdown: c.clus.shutdown}
 }
 
 func (c *Controller) sendHeartbeat() {
@@ -375,14 +377,15 @@ func (c *Controller) reconcile() {
 		}
 		br := img.Brokers[id]
 		switch {
-		case br == nil || br.Incarnation != hb.Incarnation || br.Host != hb.Host || br.Port != hb.Port || br.Rack != hb.Rack:
+		case br == nil || br.Incarnation != hb.Incarnation || br.Host != hb.Host || br.Port != hb.Port || br.Rack != hb.Rack ||
+			!slices.Equal(br.Endpoints, hb.Endpoints):
 			var epoch int64 = 1
 			if br != nil {
 				epoch = br.Epoch + 1
 				reincarnated[id] = br.Incarnation != hb.Incarnation
 			}
 			recs = append(recs, metadata.Record{Broker: &metadata.BrokerRecord{ID: id, Host: hb.Host, Port: hb.Port,
-				Rack: hb.Rack, Epoch: epoch, Incarnation: hb.Incarnation, Fenced: hb.Shutdown}})
+				Rack: hb.Rack, Endpoints: hb.Endpoints, Epoch: epoch, Incarnation: hb.Incarnation, Fenced: hb.Shutdown}})
 			fenced[id] = hb.Shutdown
 			c.log.Info("controller: broker registered", "broker", id, "epoch", epoch, "host", hb.Host, "port", hb.Port)
 		case br.Fenced != hb.Shutdown:
@@ -423,8 +426,7 @@ func (c *Controller) reconcile() {
 }
 
 func brokerRecord(b *metadata.Broker) metadata.Record {
-	return metadata.Record{Broker: &metadata.BrokerRecord{ID: b.ID, Host: b.Host, Port: b.Port, Rack: b.Rack,
-		Epoch: b.Epoch, Incarnation: b.Incarnation, Fenced: b.Fenced}}
+	return metadata.Record{Broker: b.Record()}
 }
 
 // electLocked recomputes leaders and ISRs given which brokers are fenced

@@ -33,6 +33,8 @@ type Config struct {
 	Host string
 	Port int32
 	Rack string
+	// Endpoints are every advertised listener of this broker.
+	Endpoints []metadata.Endpoint
 
 	// Cluster mode (raft.go, cluster.go): set Voters to run a Raft quorum
 	// member instead of the single-node file log.
@@ -95,8 +97,10 @@ func Open(cfg Config) (*Controller, error) {
 		store.close()
 		return nil, fmt.Errorf("controller: metadata in %s belongs to cluster %s, not the configured cluster.id %s", cfg.Dir, img.ClusterID, cfg.ClusterID)
 	}
-	if br, ok := img.Brokers[cfg.NodeID]; !ok || br.Host != cfg.Host || br.Port != cfg.Port || br.Rack != cfg.Rack {
-		rec := metadata.Record{Broker: &metadata.BrokerRecord{ID: cfg.NodeID, Host: cfg.Host, Port: cfg.Port, Rack: cfg.Rack}}
+	if br, ok := img.Brokers[cfg.NodeID]; !ok || br.Host != cfg.Host || br.Port != cfg.Port || br.Rack != cfg.Rack ||
+		!slices.Equal(br.Endpoints, cfg.Endpoints) {
+		rec := metadata.Record{Broker: &metadata.BrokerRecord{ID: cfg.NodeID, Host: cfg.Host, Port: cfg.Port, Rack: cfg.Rack,
+			Endpoints: cfg.Endpoints}}
 		if err := c.commit([]metadata.Record{rec}); err != nil {
 			return nil, err
 		}

@@ -373,3 +373,38 @@ func TestControllerOnlyVoter(t *testing.T) {
 	}
 	t.Logf("new active controller %d after %v", l2+1, time.Since(start))
 }
+
+// TestQuorumRegistersEndpoints: brokers register every advertised
+// listener; a restart with other listeners re-registers them.
+func TestQuorumRegistersEndpoints(t *testing.T) {
+	eps := func(id int32, names ...string) []metadata.Endpoint {
+		var out []metadata.Endpoint
+		for i, n := range names {
+			out = append(out, metadata.Endpoint{Name: n, Host: "127.0.0.1", Port: 9000 + 10*id + int32(i), Protocol: "SASL_SSL"})
+		}
+		return out
+	}
+	extra := map[int32][]string{}
+	q := newQuorum(t, 2, func(c *Config) {
+		names := append([]string{"INTERNAL"}, extra[c.NodeID]...)
+		c.Endpoints = eps(c.NodeID, names...)
+	})
+	l := q.leader()
+	q.registered(l, 2)
+	q.eventually("endpoints registered", func() bool {
+		b := q.nodes[l].Image().Brokers[2]
+		return b != nil && slices.Equal(b.Endpoints, eps(2, "INTERNAL"))
+	})
+	extra[2] = []string{"EXTERNAL"}
+	q.stop(1)
+	q.start(1)
+	q.eventually("new endpoints registered", func() bool {
+		for _, c := range q.nodes {
+			b := c.Image().Brokers[2]
+			if b == nil || !slices.Equal(b.Endpoints, eps(2, "INTERNAL", "EXTERNAL")) {
+				return false
+			}
+		}
+		return true
+	})
+}

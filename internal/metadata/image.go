@@ -71,10 +71,15 @@ type Topic struct {
 
 // Broker is a registered broker.
 type Broker struct {
-	ID   int32
+	ID int32
+	// Host and Port are the first advertised listener's address (what
+	// every broker registered before Endpoints existed).
 	Host string
 	Port int32
 	Rack string
+	// Endpoints are every advertised listener (endpoints.go); empty in
+	// registrations written before they were recorded.
+	Endpoints []Endpoint
 	// Cluster mode (cluster.go): Epoch changes at every registration of a
 	// new broker process; a fenced broker leads nothing and is in no ISR.
 	Epoch       int64
@@ -245,9 +250,7 @@ func (b *Builder) Apply(off int64, r Record) error {
 			return fmt.Errorf("metadata: config for resource type %d", c.ResourceType)
 		}
 	case r.Broker != nil:
-		br := *r.Broker
-		img.Brokers[br.ID] = &Broker{ID: br.ID, Host: br.Host, Port: br.Port, Rack: br.Rack,
-			Epoch: br.Epoch, Incarnation: br.Incarnation, Fenced: br.Fenced}
+		img.Brokers[r.Broker.ID] = brokerFromRecord(r.Broker)
 	case r.ProducerIDs != nil:
 		if r.ProducerIDs.NextProducerID < img.NextProducerID {
 			return fmt.Errorf("metadata: producer ids moving back from %d to %d", img.NextProducerID, r.ProducerIDs.NextProducerID)

@@ -55,3 +55,30 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestBrokerEndpointsCompat: a registration written before endpoints
+// existed decodes to a broker reachable on every listener at Host:Port;
+// one with endpoints answers only for its listeners.
+func TestBrokerEndpointsCompat(t *testing.T) {
+	old, err := DecodeRecord([]byte(`{"broker":{"id":1,"host":"h1","port":9092,"epoch":3}}`))
+	must(t, err)
+	b := NewBuilder(Empty())
+	must(t, b.Apply(0, old))
+	must(t, b.Apply(1, Record{Broker: &BrokerRecord{ID: 2, Host: "h2", Port: 9092,
+		Endpoints: []Endpoint{{Name: "INTERNAL", Host: "h2", Port: 9092, Protocol: "SASL_SSL"}, {Name: "EXTERNAL", Host: "x2", Port: 9094, Protocol: "SSL"}}}}))
+	img := b.Image()
+	if h, p, ok := img.Brokers[1].Endpoint("EXTERNAL"); !ok || h != "h1" || p != 9092 {
+		t.Errorf("old broker on EXTERNAL: %s:%d %v", h, p, ok)
+	}
+	if h, p, ok := img.Brokers[2].Endpoint("EXTERNAL"); !ok || h != "x2" || p != 9094 {
+		t.Errorf("broker 2 on EXTERNAL: %s:%d %v", h, p, ok)
+	}
+	if _, _, ok := img.Brokers[2].Endpoint("PLAINTEXT"); ok {
+		t.Error("broker 2 has no PLAINTEXT listener")
+	}
+	again, err := DecodeRecord(Record{Broker: img.Brokers[2].Record()}.Encode())
+	must(t, err)
+	if len(again.Broker.Endpoints) != 2 || again.Broker.Endpoints[1] != img.Brokers[2].Endpoints[1] {
+		t.Errorf("endpoints after a round trip: %+v", again.Broker.Endpoints)
+	}
+}

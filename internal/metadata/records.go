@@ -74,6 +74,8 @@ type BrokerRecord struct {
 	Host string `json:"host"`
 	Port int32  `json:"port"`
 	Rack string `json:"rack,omitempty"`
+	// Every advertised listener; absent in records of older versions.
+	Endpoints []Endpoint `json:"endpoints,omitempty"`
 	// Set in cluster mode; see Broker.
 	Epoch       int64  `json:"epoch,omitempty"`
 	Incarnation string `json:"incarnation,omitempty"`

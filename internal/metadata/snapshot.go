@@ -21,8 +21,7 @@ func (im *Image) SnapshotRecords() []Record {
 		out = append(out, Record{Cluster: &ClusterRecord{ClusterID: im.ClusterID}})
 	}
 	for _, b := range im.SortedBrokers() {
-		out = append(out, Record{Broker: &BrokerRecord{ID: b.ID, Host: b.Host, Port: b.Port, Rack: b.Rack,
-			Epoch: b.Epoch, Incarnation: b.Incarnation, Fenced: b.Fenced}})
+		out = append(out, Record{Broker: b.Record()})
 	}
 	for _, k := range sortedStrings(im.BrokerConfigs) {
 		v := im.BrokerConfigs[k]

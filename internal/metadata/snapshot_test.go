@@ -13,7 +13,8 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	recs := []Record{
 		{Cluster: &ClusterRecord{ClusterID: "c1"}},
 		{Broker: &BrokerRecord{ID: 1, Host: "h", Port: 9092, Rack: "r1", Epoch: 7, Incarnation: "x", Fenced: true}},
-		{Broker: &BrokerRecord{ID: 2, Host: "h", Port: 9093}},
+		{Broker: &BrokerRecord{ID: 2, Host: "h", Port: 9093, Endpoints: []Endpoint{
+			{Name: "INTERNAL", Host: "h", Port: 9093, Protocol: "SASL_SSL"}, {Name: "EXTERNAL", Host: "e", Port: 19093, Protocol: "SSL"}}}},
 		{Config: &ConfigRecord{ResourceType: ResourceBroker, Name: "log.retention.ms", Value: &v}},
 		{ProducerIDs: &ProducerIDsRecord{NextProducerID: 5000}},
 		{Topic: &TopicRecord{Name: "t", ID: id}},

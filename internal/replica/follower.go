@@ -1,14 +1,10 @@
 package replica
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"slices"
 	"sync"
 	"time"
@@ -34,8 +30,16 @@ type ReplicationConfig struct {
 	FetchRespMaxByte int32         // replica.fetch.response.max.bytes
 	// AlterPartition sends an ISR change to the controller.
 	AlterPartition func(topic string, partition, leader, leaderEpoch, partitionEpoch int32, isr []int32) error
-	// BrokerAddr is the host:port to fetch from for a broker id.
-	BrokerAddr func(id int32) (string, bool)
+	// Dial opens an authenticated connection to a broker's inter-broker
+	// listener (internal/interbroker.Dialer.Dial). ctx bounds the dial.
+	Dial func(ctx context.Context, id int32) (Conn, error)
+}
+
+// Conn is a connection to another broker, used by one fetcher at a time
+// (internal/interbroker.Conn). Close may be called while Do runs.
+type Conn interface {
+	Do(req kmsg.Request, deadline time.Time) (kmsg.Response, error)
+	Close() error
 }
 
 type replication struct {
@@ -180,22 +184,27 @@ type fetcher struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	log    *slog.Logger
-	conn   *wireConn
+	// conn is the connection to the leader, nil between connections;
+	// unwatch ends the watch that closes it when ctx ends.
+	conn    Conn
+	unwatch func() bool
+}
+
+// closeConn closes the connection to the leader, if any.
+func (f *fetcher) closeConn() {
+	if f.conn != nil {
+		f.unwatch()
+		f.conn.Close()
+		f.conn = nil
+	}
 }
 
 func (f *fetcher) run() {
-	defer func() {
-		if f.conn != nil {
-			f.conn.close()
-		}
-	}()
+	defer f.closeConn()
 	backoff := 100 * time.Millisecond
 	for f.ctx.Err() == nil {
 		if err := f.fetchOnce(); err != nil {
-			if f.conn != nil {
-				f.conn.close()
-				f.conn = nil
-			}
+			f.closeConn()
 			if f.ctx.Err() == nil {
 				f.log.Debug("replica fetch failed", "err", err)
 			}
@@ -244,15 +253,13 @@ func (f *fetcher) fetchOnce() error {
 		return nil
 	}
 	if f.conn == nil {
-		addr, ok := f.r.cfg.BrokerAddr(f.leader)
-		if !ok {
-			return fmt.Errorf("no address for broker %d", f.leader)
-		}
-		c, err := dialWire(f.ctx, addr, fmt.Sprintf("quill-replica-%d", f.r.m.nodeID))
+		c, err := f.r.cfg.Dial(f.ctx, f.leader)
 		if err != nil {
 			return err
 		}
 		f.conn = c
+		// Stopping the fetcher interrupts a fetch in progress.
+		f.unwatch = context.AfterFunc(f.ctx, func() { c.Close() })
 	}
 	req := kmsg.NewPtrFetchRequest()
 	req.SetVersion(12)
@@ -282,7 +289,7 @@ func (f *fetcher) fetchOnce() error {
 		byKey[fmt.Sprint(p.Topic, "/", p.ID)] = p
 	}
 	deadline := time.Now().Add(f.r.cfg.FetchWaitMax + 10*time.Second)
-	kr, err := f.conn.do(req, deadline)
+	kr, err := f.conn.Do(req, deadline)
 	if err != nil {
 		return err
 	}
@@ -434,88 +441,4 @@ func lastBatchEpoch(entries [][2]int64, leo int64) int32 {
 		}
 	}
 	return -1
-}
-
-// wireConn is a minimal Kafka client connection for replica fetches.
-type wireConn struct {
-	c        net.Conn
-	r        *bufio.Reader
-	corr     int32
-	clientID string
-}
-
-func dialWire(ctx context.Context, addr, clientID string) (*wireConn, error) {
-	var d net.Dialer
-	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	c, err := d.DialContext(dctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	w := &wireConn{c: c, r: bufio.NewReaderSize(c, 64<<10), clientID: clientID}
-	go func() {
-		<-ctx.Done()
-		c.Close()
-	}()
-	return w, nil
-}
-
-func (w *wireConn) close() { w.c.Close() }
-
-func (w *wireConn) do(req kmsg.Request, deadline time.Time) (kmsg.Response, error) {
-	w.corr++
-	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID(w.clientID))
-	buf := f.AppendRequest(nil, req, w.corr)
-	w.c.SetDeadline(deadline)
-	if _, err := w.c.Write(buf); err != nil {
-		return nil, err
-	}
-	var hdr [8]byte
-	if _, err := io.ReadFull(w.r, hdr[:]); err != nil {
-		return nil, err
-	}
-	size := int32(binary.BigEndian.Uint32(hdr[:4]))
-	if size < 4 || size > 256<<20 {
-		return nil, fmt.Errorf("bad response size %d", size)
-	}
-	if corr := int32(binary.BigEndian.Uint32(hdr[4:])); corr != w.corr {
-		return nil, fmt.Errorf("correlation id %d, want %d", corr, w.corr)
-	}
-	body := make([]byte, size-4)
-	if _, err := io.ReadFull(w.r, body); err != nil {
-		return nil, err
-	}
-	resp := req.ResponseKind()
-	resp.SetVersion(req.GetVersion())
-	if resp.IsFlexible() {
-		// Response header v1: skip its tagged fields.
-		n, rest, err := uvarint(body)
-		if err != nil {
-			return nil, err
-		}
-		body = rest
-		for range n {
-			_, rest, err := uvarint(body)
-			if err != nil {
-				return nil, err
-			}
-			sz, rest, err := uvarint(rest)
-			if err != nil || uint64(len(rest)) < sz {
-				return nil, errors.New("bad response header tags")
-			}
-			body = rest[sz:]
-		}
-	}
-	if err := resp.ReadFrom(body); err != nil {
-		return nil, err
-	}
-	return resp, nil
-}
-
-func uvarint(b []byte) (uint64, []byte, error) {
-	v, n := binary.Uvarint(b)
-	if n <= 0 {
-		return 0, nil, errors.New("bad uvarint")
-	}
-	return v, b[n:], nil
 }

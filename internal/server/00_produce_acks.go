@@ -32,6 +32,8 @@ func (s *Server) awaitReplicas(r *request, req *kmsg.ProduceRequest, resp *kmsg.
 	defer cancel()
 	s.cfg.Observer.ProduceWaiting(1)
 	defer s.cfg.Observer.ProduceWaiting(-1)
+	waitStart := time.Now()
+	defer func() { r.waited += time.Since(waitStart) }()
 	for _, w := range waits {
 		sp := &resp.Topics[w.ti].Partitions[w.pi]
 		if sp.ErrorCode != 0 {

@@ -137,16 +137,19 @@ func (s *Server) handleFetch(r *request, req *kmsg.FetchRequest) (kmsg.Response,
 		if !done {
 			s.cfg.Observer.FetchWaiting(1)
 			timer := time.NewTimer(time.Until(deadline))
+			waitStart := time.Now()
 			select {
 			case <-waiter.C:
 				timer.Stop()
 				s.cfg.Observer.FetchWaiting(-1)
+				r.waited += time.Since(waitStart)
 				continue
 			case <-timer.C:
 				results, _, _ = s.readParts(img, parts, req, committed, incremental)
 			case <-s.closing:
 				timer.Stop()
 			}
+			r.waited += time.Since(waitStart)
 			s.cfg.Observer.FetchWaiting(-1)
 		}
 		frame := &fetchFrame{FetchResponse: resp}

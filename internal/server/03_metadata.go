@@ -25,7 +25,10 @@ func (s *Server) handleMetadata(r *request, req *kmsg.MetadataRequest) (kmsg.Res
 		if b.Rack != "" {
 			rack = &b.Rack
 		}
-		host, port := r.brokerAddr(b)
+		host, port, ok := r.brokerAddr(b)
+		if !ok {
+			continue // no endpoint on this listener: left out, as in Kafka
+		}
 		resp.Brokers = append(resp.Brokers, kmsg.MetadataResponseBroker{NodeID: b.ID, Host: host, Port: port, Rack: rack})
 	}
 	cid := img.ClusterID

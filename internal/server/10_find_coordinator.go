@@ -72,15 +72,22 @@ func (s *Server) handleFindCoordinator(r *request, req *kmsg.FindCoordinatorRequ
 			if l := t.Partitions[part].Leader; l != s.cfg.NodeID {
 				// Cluster mode: the coordinator is the partition's leader.
 				if lb := img.Brokers[l]; lb != nil && !lb.Fenced {
-					c.NodeID = lb.ID
-					c.Host, c.Port = r.brokerAddr(lb)
+					var ok bool
+					if c.Host, c.Port, ok = r.brokerAddr(lb); ok {
+						c.NodeID = lb.ID
+					} else {
+						// No endpoint on this listener: Kafka answers
+						// COORDINATOR_NOT_AVAILABLE.
+						c.Host, c.Port = "", -1
+						c.ErrorCode = kerr.CoordinatorNotAvailable.Code
+					}
 				} else {
 					c.ErrorCode = kerr.CoordinatorNotAvailable.Code
 				}
 				break
 			}
 			c.NodeID = self.ID
-			c.Host, c.Port = r.brokerAddr(self)
+			c.Host, c.Port, _ = r.brokerAddr(self)
 		}
 		if c.ErrorCode != 0 {
 			msg := kerr.ErrorForCode(c.ErrorCode).Error()

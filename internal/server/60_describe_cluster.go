@@ -21,7 +21,10 @@ func (s *Server) handleDescribeCluster(r *request, req *kmsg.DescribeClusterRequ
 	for _, b := range img.SortedBrokers() {
 		rb := kmsg.NewDescribeClusterResponseBroker()
 		rb.NodeID = b.ID
-		rb.Host, rb.Port = r.brokerAddr(b)
+		var ok bool
+		if rb.Host, rb.Port, ok = r.brokerAddr(b); !ok {
+			continue // no endpoint on this listener
+		}
 		if b.Rack != "" {
 			rack := b.Rack
 			rb.Rack = &rack

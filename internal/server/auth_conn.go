@@ -141,6 +141,7 @@ func (c *conn) dispatch(h *handler, r *request) (kmsg.Response, error) {
 	}
 	var resp kmsg.Response
 	var err error
+	start := time.Now()
 	if c.s.authz != nil {
 		resp, err = c.s.authorized(h, r)
 	} else {
@@ -150,7 +151,7 @@ func (c *conn) dispatch(h *handler, r *request) (kmsg.Response, error) {
 		c.s.fillAuthorizedOps(r, resp)
 	}
 	if err == nil {
-		c.applyQuotas(r, resp)
+		c.applyQuotas(r, resp, time.Since(start)-r.waited)
 	}
 	return resp, err
 }

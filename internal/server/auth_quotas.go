@@ -2,17 +2,27 @@ package server
 
 // Client quotas: DescribeClientQuotas (key 48, versions 0-1) and
 // AlterClientQuotas (key 49, versions 0-1), stored in the metadata log
-// (metadata.ClientQuotaRecord), and the enforcement of producer_byte_rate
-// and consumer_byte_rate per user and client id.
+// (metadata.ClientQuotaRecord), and the enforcement of producer_byte_rate,
+// consumer_byte_rate and request_percentage (KIP-124) per user and client
+// id.
 //
 // The quota that applies to a request is found in Kafka's order: user and
 // client id, user and default client, user, default user and client id,
 // default user and default client, default user, client id, default
-// client. Byte rates are measured over 11 one-second windows (Kafka's
-// quota.window.num and quota.window.size.seconds). A request that takes
-// its entity over the quota is answered at once with the throttle time in
+// client. Rates are measured over quota.window.num windows of
+// quota.window.size.seconds (11 of 1 s by default). A request that takes
+// its entity over a quota is answered at once with the throttle time in
 // ThrottleMillis (KIP-219), and the connection's next request waits that
-// long. request_percentage, controller_mutation_rate and
+// long; when both a byte rate and the request rate are exceeded the longer
+// throttle wins, as in Kafka.
+//
+// request_percentage is the share of one thread's time that the entity's
+// requests may take, in percent: each request's handling time (from the
+// decoded request to the built response, without the time it waits for
+// data, replicas or a rebalance) is recorded as time*100 per second of
+// window. Exempt, as in Kafka: ApiVersions and the SASL requests (served
+// before the check), and what brokers send each other with ClusterAction
+// (follower Fetch, WriteTxnMarkers). controller_mutation_rate and
 // connection_creation_rate are stored and described but not enforced.
 
 import (
@@ -33,14 +43,18 @@ import (
 )
 
 const (
-	quotaWindows     = 11
-	quotaWindowSize  = time.Second
-	quotaProduceKey  = "producer_byte_rate"
-	quotaConsumerKey = "consumer_byte_rate"
+	defaultQuotaWindows    = 11          // quota.window.num
+	defaultQuotaWindowSize = time.Second // quota.window.size.seconds
+	quotaProduceKey        = "producer_byte_rate"
+	quotaConsumerKey       = "consumer_byte_rate"
+	quotaRequestKey        = "request_percentage"
+	writeTxnMarkersKey     = 27
+	joinGroupKey           = 11
+	syncGroupKey           = 14
 )
 
 var quotaKeys = map[string]bool{
-	quotaProduceKey: true, quotaConsumerKey: true, "request_percentage": true,
+	quotaProduceKey: true, quotaConsumerKey: true, quotaRequestKey: true,
 	"controller_mutation_rate": true, "connection_creation_rate": true,
 }
 
@@ -204,40 +218,51 @@ func sortedKeysF(m map[string]float64) []string {
 	return out
 }
 
-// quotaTracker measures byte rates per quota entity.
+// quotaTracker measures rates per quota type and entity.
 type quotaTracker struct {
+	windows int           // quota.window.num; set by New, read-only
+	size    time.Duration // quota.window.size.seconds; set by New, read-only
+
 	mu    sync.Mutex
-	rates map[string]*byteRate // by quota type and entity key
+	rates map[string]*rateWindow // by quota type and entity key; guarded by mu
 }
 
-type byteRate struct {
-	buckets [quotaWindows]int64
-	start   [quotaWindows]int64 // window start, unix seconds
+// rateWindow is a sampled rate: the amounts recorded in each of the last
+// len(buckets) windows of the tracker's window size.
+type rateWindow struct {
+	buckets []float64
+	start   []int64 // window number (unix nanos / size) of each bucket
 	first   time.Time
 }
 
-// record adds n bytes at now and returns the rate in bytes per second.
-func (b *byteRate) record(now time.Time, n int64) float64 {
+func newRateWindow(windows int) *rateWindow {
+	return &rateWindow{buckets: make([]float64, windows), start: make([]int64, windows)}
+}
+
+// record adds n at now and returns the rate per second over the windows.
+func (b *rateWindow) record(now time.Time, n float64, size time.Duration) float64 {
+	windows := len(b.buckets)
 	if b.first.IsZero() {
 		b.first = now
 	}
-	sec := now.Unix()
-	i := int(sec % quotaWindows)
-	if b.start[i] != sec {
-		b.start[i], b.buckets[i] = sec, 0
+	w := now.UnixNano() / int64(size)
+	i := int(w % int64(windows))
+	if b.start[i] != w {
+		b.start[i], b.buckets[i] = w, 0
 	}
 	b.buckets[i] += n
-	var total int64
+	var total float64
 	for j := range b.buckets {
-		if sec-b.start[j] < quotaWindows {
+		if w-b.start[j] < int64(windows) {
 			total += b.buckets[j]
 		}
 	}
 	// Kafka counts the whole window once it has run that long, and at
 	// least one window at the start.
-	elapsed := now.Sub(b.first).Seconds()
-	elapsed = max(min(elapsed, float64(quotaWindows-1)+float64(now.Nanosecond())/1e9), quotaWindowSize.Seconds())
-	return float64(total) / elapsed
+	inWindow := time.Duration(now.UnixNano() - w*int64(size))
+	elapsed := min(now.Sub(b.first), time.Duration(windows-1)*size+inWindow)
+	elapsed = max(elapsed, size)
+	return total / elapsed.Seconds()
 }
 
 // resolveQuota finds the quota of key for (user, clientID) in Kafka's
@@ -265,12 +290,10 @@ func resolveQuota(img *metadata.Image, key, user, clientID string) (float64, str
 	return 0, "", false
 }
 
-// throttle records a request's bytes against its quota and returns how
-// long the client must wait (0: within the quota).
-func (s *Server) throttle(r *request, key string, n int64) time.Duration {
-	if n <= 0 {
-		return 0
-	}
+// throttle records amount n of quota key for the request's entity and
+// returns how long the client must wait (0: within the quota, or no
+// quota applies).
+func (s *Server) throttle(r *request, key string, n float64) time.Duration {
 	user := strings.TrimPrefix(r.c.principal(), "User:")
 	limit, ent, ok := resolveQuota(s.ctrl.Image(), key, user, r.clientID)
 	if !ok {
@@ -279,26 +302,39 @@ func (s *Server) throttle(r *request, key string, n int64) time.Duration {
 	t := &s.quotas
 	t.mu.Lock()
 	if t.rates == nil {
-		t.rates = map[string]*byteRate{}
+		t.rates = map[string]*rateWindow{}
 	}
-	br := t.rates[key+"\x01"+ent]
-	if br == nil {
-		br = &byteRate{}
-		t.rates[key+"\x01"+ent] = br
+	rw := t.rates[key+"\x01"+ent]
+	if rw == nil {
+		rw = newRateWindow(t.windows)
+		t.rates[key+"\x01"+ent] = rw
 	}
-	rate := br.record(time.Now(), n)
+	rate := rw.record(time.Now(), n, t.size)
 	t.mu.Unlock()
 	if rate <= limit {
 		return 0
 	}
 	// How long until the rate over the whole window is back at the quota.
-	d := time.Duration((rate - limit) / limit * float64(quotaWindows) * float64(quotaWindowSize))
-	return min(d, quotaWindows*quotaWindowSize)
+	all := time.Duration(t.windows) * t.size
+	d := time.Duration((rate - limit) / limit * float64(all))
+	return min(d, all)
 }
 
-// applyQuotas throttles Produce and Fetch responses over their quota.
-func (c *conn) applyQuotas(r *request, resp kmsg.Response) {
-	if len(c.s.ctrl.Image().Quotas) == 0 {
+// quotaExempt reports whether a request is exempt from the request quota:
+// what brokers send each other under ClusterAction (ApiVersions and the
+// SASL requests never reach the check).
+func quotaExempt(r *request) bool {
+	switch req := r.body.(type) {
+	case *kmsg.FetchRequest:
+		return req.ReplicaID >= 0 || (r.version >= 15 && req.ReplicaState.ID >= 0)
+	}
+	return r.key == writeTxnMarkersKey
+}
+
+// applyQuotas throttles responses whose entity is over its byte-rate or
+// request quota. handling is the time the request took, without waits.
+func (c *conn) applyQuotas(r *request, resp kmsg.Response, handling time.Duration) {
+	if len(c.s.ctrl.Image().Quotas) == 0 || quotaExempt(r) {
 		return
 	}
 	var d time.Duration
@@ -310,15 +346,21 @@ func (c *conn) applyQuotas(r *request, resp kmsg.Response) {
 				n += int64(len(p.Records))
 			}
 		}
-		d = c.s.throttle(r, quotaProduceKey, n)
-	case *kmsg.FetchRequest:
-		if req.ReplicaID >= 0 || (r.version >= 15 && req.ReplicaState.ID >= 0) {
-			return // replication is not throttled by client quotas
+		if n > 0 {
+			d = c.s.throttle(r, quotaProduceKey, float64(n))
 		}
-		d = c.s.throttle(r, quotaConsumerKey, fetchBytes(resp))
-	default:
-		return
+	case *kmsg.FetchRequest:
+		if n := fetchBytes(resp); n > 0 {
+			d = c.s.throttle(r, quotaConsumerKey, float64(n))
+		}
 	}
+	if r.key == joinGroupKey || r.key == syncGroupKey {
+		// Their time is mostly the rebalance wait, which the group
+		// coordinator does not report: they count nothing, but are
+		// throttled like any request while the entity is over.
+		handling = 0
+	}
+	d = max(d, c.s.throttle(r, quotaRequestKey, max(handling, 0).Seconds()*100))
 	if d <= 0 {
 		return
 	}

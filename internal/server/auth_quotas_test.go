@@ -42,16 +42,51 @@ func TestResolveQuotaOrder(t *testing.T) {
 }
 
 func TestByteRate(t *testing.T) {
-	var b byteRate
+	b := newRateWindow(11)
 	now := time.Unix(1000, 0)
-	if r := b.record(now, 1000); r != 1000 { // at least one window
+	if r := b.record(now, 1000, time.Second); r != 1000 { // at least one window
 		t.Errorf("first rate %v", r)
 	}
 	for i := 1; i <= 20; i++ {
-		b.record(now.Add(time.Duration(i)*time.Second), 1000)
+		b.record(now.Add(time.Duration(i)*time.Second), 1000, time.Second)
 	}
-	if r := b.record(now.Add(21*time.Second), 0); r < 900 || r > 1100 {
+	if r := b.record(now.Add(21*time.Second), 0, time.Second); r < 900 || r > 1100 {
 		t.Errorf("steady rate %v, want about 1000", r)
+	}
+}
+
+// TestRequestRateWindows: request_percentage is time*100 per second over
+// quota.window.num windows of quota.window.size.seconds.
+func TestRequestRateWindows(t *testing.T) {
+	b := newRateWindow(3)
+	now := time.Unix(2000, 0)
+	// 50 ms of handling per 2 s window for 10 windows: 2.5 % of a thread.
+	var r float64
+	for i := range 10 {
+		r = b.record(now.Add(time.Duration(i)*2*time.Second), (50*time.Millisecond).Seconds()*100, 2*time.Second)
+	}
+	if r < 2 || r > 4 {
+		t.Errorf("rate %v%%, want about 2.5%% (3 windows of 2 s)", r)
+	}
+}
+
+func TestQuotaExempt(t *testing.T) {
+	follower := kmsg.NewPtrFetchRequest()
+	follower.ReplicaID = 2
+	consumer := kmsg.NewPtrFetchRequest()
+	consumer.ReplicaID = -1
+	for _, c := range []struct {
+		r    request
+		want bool
+	}{
+		{request{key: 1, version: 12, body: follower}, true},
+		{request{key: 1, version: 12, body: consumer}, false},
+		{request{key: 27, body: kmsg.NewPtrWriteTxnMarkersRequest()}, true},
+		{request{key: 3, body: kmsg.NewPtrMetadataRequest()}, false},
+	} {
+		if got := quotaExempt(&c.r); got != c.want {
+			t.Errorf("%s: exempt %v, want %v", kmsg.NameForKey(c.r.key), got, c.want)
+		}
 	}
 }
 

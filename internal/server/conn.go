@@ -57,6 +57,9 @@ type request struct {
 	corr     int32
 	clientID string
 	body     kmsg.Request
+	// waited is how long the handler waited for data, replicas or a
+	// rebalance: not counted against request quotas (auth_quotas.go).
+	waited time.Duration
 }
 
 // errCloseConn makes the connection close without a response (Kafka's

@@ -56,7 +56,11 @@ type Config struct {
 	OffsetsPartitions     int32 // offsets.topic.num.partitions
 	OffsetsReplication    int16 // offsets.topic.replication.factor
 	ConnectionsMaxIdle    time.Duration
-	Logger                *slog.Logger
+	// QuotaWindows and QuotaWindowSize are quota.window.num and
+	// quota.window.size.seconds; zero: Kafka's 11 and 1 s.
+	QuotaWindows    int
+	QuotaWindowSize time.Duration
+	Logger          *slog.Logger
 
 	// Configs answers DescribeConfigs and validates config changes.
 	Configs ConfigSource
@@ -110,6 +114,13 @@ func New(cfg Config, ctrl *controller.Controller, replicas *replica.Manager, gro
 	s.pids.ctrl = ctrl
 	s.ctx, s.cancelCtx = context.WithCancel(context.Background())
 	s.authz = cfg.Authorizer
+	s.quotas.windows, s.quotas.size = cfg.QuotaWindows, cfg.QuotaWindowSize
+	if s.quotas.windows <= 0 {
+		s.quotas.windows = defaultQuotaWindows
+	}
+	if s.quotas.size <= 0 {
+		s.quotas.size = defaultQuotaWindowSize
+	}
 	s.registerHandlers()
 	return s
 }

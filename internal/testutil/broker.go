@@ -11,6 +11,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -117,6 +118,31 @@ type brokerConfig struct {
 	configFile   string
 	startTimeout time.Duration
 	env          []string
+	// The client listener (WithClientListener): its name, the TLS of its
+	// readiness ping, and the options of the franz-go clients made here.
+	listener   string
+	clientTLS  *tls.Config
+	clientOpts []kgo.Opt
+}
+
+// WithClientListener names the broker's client listener (its listener on
+// the test port; PLAINTEXT by default) and says how clients reach it:
+// tc is the TLS configuration of SSL and SASL_SSL listeners (nil for
+// plaintext), used by the readiness ping, and opts are added to every
+// client Client, Admin and the Cluster helpers make (e.g.
+// kgo.DialTLSConfig and kgo.SASL). With StartCluster it names the
+// listener of every node and makes it the advertised one.
+func WithClientListener(name string, tc *tls.Config, opts ...kgo.Opt) Option {
+	return func(c *brokerConfig) {
+		c.listener, c.clientTLS, c.clientOpts = name, tc, opts
+	}
+}
+
+func (c *brokerConfig) listenerName() string {
+	if c.listener == "" {
+		return "PLAINTEXT"
+	}
+	return c.listener
 }
 
 // WithOverride adds `--override key=value`.
@@ -249,7 +275,7 @@ func (b *Broker) Dir() string { return b.cfg.dir }
 // Args returns the command-line arguments the broker is started with.
 func (b *Broker) Args() []string {
 	args := []string{"server",
-		"--override", "listeners=PLAINTEXT://" + b.Addr(),
+		"--override", "listeners=" + b.cfg.listenerName() + "://" + b.Addr(),
 		"--override", "log.dirs=" + b.cfg.dir,
 	}
 	if !b.cfg.defaultAdmin {
@@ -307,7 +333,7 @@ func (b *Broker) start() {
 			b.t.Fatalf("quill exited during startup (%v); args: %q", b.exitError(), b.Args())
 		default:
 		}
-		if lastErr = PingAPIVersions(b.Addr(), time.Second); lastErr == nil {
+		if lastErr = pingAPIVersions(b.Addr(), b.cfg.clientTLS, time.Second); lastErr == nil {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -485,7 +511,8 @@ func (b *Broker) Client(t testing.TB, opts ...kgo.Opt) *kgo.Client {
 		kgo.SeedBrokers(b.Addr()),
 		kgo.ClientID("quill-e2e"),
 		kgo.RetryTimeout(20 * time.Second),
-	}, opts...)
+	}, b.cfg.clientOpts...)
+	all = append(all, opts...)
 	cl, err := kgo.NewClient(all...)
 	if err != nil {
 		t.Fatalf("kgo client: %v", err)
@@ -503,7 +530,18 @@ func (b *Broker) Admin(t testing.TB, opts ...kgo.Opt) *kadm.Client {
 // PingAPIVersions sends ApiVersions v0 on a fresh connection and checks that
 // a well-formed response with error code 0 comes back.
 func PingAPIVersions(addr string, timeout time.Duration) error {
-	c, err := net.DialTimeout("tcp", addr, timeout)
+	return pingAPIVersions(addr, nil, timeout)
+}
+
+// pingAPIVersions is PingAPIVersions, over TLS when tc is not nil.
+func pingAPIVersions(addr string, tc *tls.Config, timeout time.Duration) error {
+	var c net.Conn
+	var err error
+	if tc != nil {
+		c, err = tls.DialWithDialer(&net.Dialer{Timeout: timeout}, "tcp", addr, tc)
+	} else {
+		c, err = net.DialTimeout("tcp", addr, timeout)
+	}
 	if err != nil {
 		return err
 	}

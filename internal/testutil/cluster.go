@@ -14,11 +14,12 @@ import (
 
 // Cluster is N `quill server` processes on 127.0.0.1 forming one cluster:
 // every node is broker and controller (process.roles=broker,controller),
-// with a PLAINTEXT listener for clients and a CONTROLLER listener for the
-// Raft quorum. Timeouts are shortened so failures show within seconds.
+// with a PLAINTEXT listener for clients (another with WithClientListener)
+// and a CONTROLLER listener for the Raft quorum. Timeouts are shortened so failures show within seconds.
 type Cluster struct {
-	t       testing.TB
-	Brokers []*Broker // Brokers[i] is node.id i+1
+	t          testing.TB
+	Brokers    []*Broker // Brokers[i] is node.id i+1
+	clientOpts []kgo.Opt // WithClientListener's client options
 }
 
 // StartCluster starts n nodes and waits until each answers ApiVersions and
@@ -33,6 +34,12 @@ func StartCluster(t testing.TB, n int, opts ...Option) *Cluster {
 		voters = append(voters, fmt.Sprintf("%d@127.0.0.1:%d", i+1, ctrl[i]))
 	}
 	c := &Cluster{t: t}
+	var bc brokerConfig
+	for _, o := range opts {
+		o(&bc)
+	}
+	c.clientOpts = bc.clientOpts
+	lname := bc.listenerName()
 	for i := range n {
 		o := append([]Option{
 			WithPort(ports[i]),
@@ -41,8 +48,8 @@ func StartCluster(t testing.TB, n int, opts ...Option) *Cluster {
 				"process.roles":                            "broker,controller",
 				"controller.quorum.voters":                 strings.Join(voters, ","),
 				"controller.listener.names":                "CONTROLLER",
-				"listeners":                                fmt.Sprintf("PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", ports[i], ctrl[i]),
-				"advertised.listeners":                     fmt.Sprintf("PLAINTEXT://127.0.0.1:%d", ports[i]),
+				"listeners":                                fmt.Sprintf("%s://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", lname, ports[i], ctrl[i]),
+				"advertised.listeners":                     fmt.Sprintf("%s://127.0.0.1:%d", lname, ports[i]),
 				"broker.heartbeat.interval.ms":             "250",
 				"broker.session.timeout.ms":                "2000",
 				"replica.lag.time.max.ms":                  "3000",
@@ -79,7 +86,8 @@ func (c *Cluster) Client(t testing.TB, opts ...kgo.Opt) *kgo.Client {
 		kgo.SeedBrokers(c.Addrs()...),
 		kgo.ClientID("quill-e2e-cluster"),
 		kgo.RetryTimeout(30 * time.Second),
-	}, opts...)
+	}, c.clientOpts...)
+	all = append(all, opts...)
 	cl, err := kgo.NewClient(all...)
 	if err != nil {
 		t.Fatalf("kgo client: %v", err)
@@ -108,7 +116,8 @@ func (c *Cluster) running() []string {
 // seeded with a dead node waits on it; a long-lived one serves cached
 // metadata). Close it after use.
 func (c *Cluster) liveAdmin() *kadm.Client {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.running()...), kgo.RetryTimeout(5*time.Second))
+	opts := append([]kgo.Opt{kgo.SeedBrokers(c.running()...), kgo.RetryTimeout(5 * time.Second)}, c.clientOpts...)
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		c.t.Fatalf("kgo client: %v", err)
 	}
