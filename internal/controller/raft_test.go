@@ -132,8 +132,11 @@ func TestQuorumElectsReplicatesAndFailsOver(t *testing.T) {
 	q := newQuorum(t, 3, nil)
 	l := q.leader()
 	q.registered(l, 3)
-	// A change proposed on a follower is forwarded to the leader.
+	// A change proposed on a follower is forwarded to the leader. The
+	// follower places replicas from its own image, so it must have seen
+	// the registrations too.
 	f := (l + 1) % 3
+	q.registered(f, 3)
 	if errs := q.nodes[f].CreateTopics([]TopicSpec{{Name: "a", Partitions: 3, ReplicationFactor: 3}}, Defaults{}, false); errs[0] != nil {
 		t.Fatal(errs[0])
 	}
