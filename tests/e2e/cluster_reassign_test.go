@@ -128,6 +128,7 @@ func waitPartitionVia(t *testing.T, cl *kgo.Client, id int32, topic, what string
 }
 
 func testReassignMove(t *testing.T, c *testutil.Cluster) {
+	start := time.Now()
 	topic := topicName(t)
 	admCl := c.Client(t)
 	adm := kadm.NewClient(admCl)
@@ -189,6 +190,7 @@ func testReassignMove(t *testing.T, c *testutil.Cluster) {
 	})
 
 	// [1 2] -> [3 2]: broker 3 joins, broker 1 (the leader) leaves.
+	t.Logf("%v: %d acknowledged; moving", time.Since(start), ackedN())
 	if err := reassign(t, adm, topic, []int32{3, 2}); err != nil {
 		stopProducer()
 		t.Fatalf("reassign: %v", err)
@@ -208,6 +210,7 @@ func testReassignMove(t *testing.T, c *testutil.Cluster) {
 	}
 	// Writes continue on the new leader.
 	moved := ackedN()
+	t.Logf("%v: moved", time.Since(start))
 	testutil.WaitFor(t, 60*time.Second, "records acknowledged after the move", func() (bool, string) {
 		n := ackedN()
 		select {
@@ -218,6 +221,7 @@ func testReassignMove(t *testing.T, c *testutil.Cluster) {
 		return n >= moved+200, fmt.Sprint(n, " acknowledged")
 	})
 	n := stopProducer()
+	t.Logf("%v: producer stopped", time.Since(start))
 	if t.Failed() {
 		return
 	}
@@ -234,6 +238,7 @@ func testReassignMove(t *testing.T, c *testutil.Cluster) {
 	// Every acknowledged record, once and in order, from the new replicas.
 	got := consumeCluster(t, []string{c.Node(3).Addr(), c.Node(2).Addr()}, topic, n)
 	checkSeq(t, got, n)
+	t.Logf("%v: consumed", time.Since(start))
 }
 
 func testReassignCancel(t *testing.T, c *testutil.Cluster) {
@@ -362,4 +367,14 @@ func testReassignErrors(t *testing.T, c *testutil.Cluster) {
 	if res.Err != nil || strings.TrimSpace(res.Stdout) != "[]" {
 		t.Errorf("quill topic reassignments: %s", res)
 	}
+	res = testutil.Run(t, 60*time.Second, nil, nil, bin, "topic", "reassign", "--topic", topic, "--partition", "0", "--cancel", "-b", c.Node(1).Addr())
+	if res.Err == nil || !strings.Contains(res.Stderr, "NO_REASSIGNMENT_IN_PROGRESS") {
+		t.Errorf("quill topic reassign --cancel with no move: %s", res)
+	}
+	// A new order only takes effect at once.
+	res = testutil.Run(t, 60*time.Second, nil, nil, bin, "topic", "reassign", topic, "-p", "0", "--replicas", "2,1", "-b", c.Node(1).Addr())
+	if res.Err != nil || !strings.Contains(res.Stdout, "Reassigning") {
+		t.Fatalf("quill topic reassign to 2,1: %s", res)
+	}
+	c.WaitPartition(topic, 0, "replicas [2 1]", func(p testutil.Partition) bool { return slices.Equal(p.Replicas, []int32{2, 1}) })
 }
