@@ -21,12 +21,14 @@ import (
 
 // Partition reassignments (KIP-455) on 4 `quill server` processes: a move
 // that adds one broker and removes another (the leader) while an idempotent
-// acks=all producer keeps writing, a cancelled move, and invalid requests.
+// acks=all producer keeps writing, a cancelled move, invalid requests, and
+// a move finished by a new active controller after the old one is killed.
 func TestClusterReassign(t *testing.T) {
 	c := testutil.StartCluster(t, 4)
 	t.Run("move", func(t *testing.T) { testReassignMove(t, c) })
 	t.Run("cancel", func(t *testing.T) { testReassignCancel(t, c) })
 	t.Run("errors", func(t *testing.T) { testReassignErrors(t, c) })
+	t.Run("failover", func(t *testing.T) { testReassignFailover(t, c) })
 }
 
 // createAssigned creates a one-partition topic on the given replicas
@@ -77,6 +79,56 @@ func inFlight(adm *kadm.Client, topic string) (*kadm.ListPartitionReassignmentsR
 	}
 	if r, ok := resps[topic][0]; ok {
 		return &r, nil
+	}
+	return nil, nil
+}
+
+// reassignVia sends topic-0's reassignment (nil replicas: cancel) to
+// broker via, so that no request goes to a paused broker, and returns
+// the partition's error.
+func reassignVia(t *testing.T, cl *kgo.Client, via int32, topic string, replicas []int32) error {
+	t.Helper()
+	req := kmsg.NewPtrAlterPartitionAssignmentsRequest()
+	rt := kmsg.NewAlterPartitionAssignmentsRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewAlterPartitionAssignmentsRequestTopicPartition()
+	rp.Partition, rp.Replicas = 0, replicas
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctxT(t, 30*time.Second), cl.Broker(int(via)))
+	if err != nil {
+		return err
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return err
+	}
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		return fmt.Errorf("unexpected response %+v", resp.Topics)
+	}
+	return kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)
+}
+
+// inFlightVia lists topic-0's reassignment through broker via, nil if none.
+func inFlightVia(cl *kgo.Client, via int32, topic string) (*kmsg.ListPartitionReassignmentsResponseTopicPartition, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrListPartitionReassignmentsRequest()
+	rt := kmsg.NewListPartitionReassignmentsRequestTopic()
+	rt.Topic, rt.Partitions = topic, []int32{0}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl.Broker(int(via)))
+	if err != nil {
+		return nil, err
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return nil, err
+	}
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if t.Topic == topic && p.Partition == 0 {
+				return &p, nil
+			}
+		}
 	}
 	return nil, nil
 }
@@ -245,17 +297,12 @@ func testReassignCancel(t *testing.T, c *testutil.Cluster) {
 	start := time.Now()
 	topic := topicName(t)
 	admCl := c.Client(t)
-	adm := kadm.NewClient(admCl)
-	ctx := ctxT(t, 30*time.Second)
-	m, err := adm.BrokerMetadata(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The moved-to broker x is paused so the move cannot finish; it must
 	// not be the active controller (pausing that stalls every change).
+	ctl := activeController(t, c)
 	var ids []int32
 	for id := int32(1); id <= 4; id++ {
-		if id != m.Controller {
+		if id != ctl {
 			ids = append(ids, id)
 		}
 	}
@@ -264,21 +311,8 @@ func testReassignCancel(t *testing.T, c *testutil.Cluster) {
 	c.WaitPartition(topic, 0, "full ISR", func(p testutil.Partition) bool { return len(p.ISR) == 2 })
 	produceSeq(t, c.Client(t, kgo.DefaultProduceTopic(topic)), topic, 0, 100)
 
-	// Pause x and start [a b] -> [a x] before x is fenced (2 s); if the
-	// controller fenced it first, resume it and try again.
-	for try := 0; ; try++ {
-		c.Pause(c.Node(x))
-		err = reassign(t, adm, topic, []int32{a, x})
-		if err == nil {
-			break
-		}
-		c.Resume(c.Node(x))
-		if !errors.Is(err, kerr.InvalidReplicaAssignment) || try == 4 {
-			t.Fatalf("reassign: %v", err)
-		}
-		t.Logf("try %d: broker %d was fenced before the move started; again", try, x)
-		c.WaitBrokers(4)
-	}
+	// Pause x and start [a b] -> [a x] before x is fenced (2 s).
+	pausedMove(t, c, admCl, a, topic, x, []int32{a, x})
 	t.Logf("%v: move to [%d %d] started with broker %d paused", time.Since(start), a, x, x)
 	resumed := false
 	defer func() {
@@ -286,7 +320,7 @@ func testReassignCancel(t *testing.T, c *testutil.Cluster) {
 			c.Resume(c.Node(x))
 		}
 	}()
-	r, err := inFlight(adm, topic)
+	r, err := inFlightVia(admCl, a, topic)
 	if err != nil || r == nil {
 		t.Fatalf("reassignment not listed: %+v %v", r, err)
 	}
@@ -301,16 +335,16 @@ func testReassignCancel(t *testing.T, c *testutil.Cluster) {
 		t.Fatalf("paused broker %d is in the ISR %v", x, p.ISR)
 	}
 
-	if err := reassign(t, adm, topic, nil); err != nil {
+	if err := reassignVia(t, admCl, a, topic, nil); err != nil {
 		t.Fatalf("cancel: %v", err)
 	}
-	if r, err := inFlight(adm, topic); err != nil || r != nil {
+	if r, err := inFlightVia(admCl, a, topic); err != nil || r != nil {
 		t.Fatalf("after cancel: %+v %v", r, err)
 	}
 	waitPartitionVia(t, admCl, a, topic, "original replicas back", func(p kmsg.MetadataResponseTopicPartition) bool {
 		return slices.Equal(p.Replicas, []int32{a, b}) && slices.Equal(p.ISR, []int32{a, b})
 	})
-	if err := reassign(t, adm, topic, nil); !errors.Is(err, kerr.NoReassignmentInProgress) {
+	if err := reassignVia(t, admCl, a, topic, nil); !errors.Is(err, kerr.NoReassignmentInProgress) {
 		t.Fatalf("second cancel: got %v, want NO_REASSIGNMENT_IN_PROGRESS", err)
 	}
 
@@ -320,12 +354,7 @@ func testReassignCancel(t *testing.T, c *testutil.Cluster) {
 	resumed = true
 	t.Logf("%v: cancelled; broker %d resumed", time.Since(start), x)
 	testutil.WaitFor(t, 60*time.Second, fmt.Sprintf("broker %d dropped its replica", x), func() (bool, string) {
-		for _, line := range strings.Split(c.Node(x).Logs(), "\n") {
-			if strings.Contains(line, "partition reassigned away") && strings.Contains(line, topic) {
-				return true, ""
-			}
-		}
-		return false, "no such log line yet"
+		return hasLogLine(c.Node(x), "partition reassigned away", topic), "no such log line yet"
 	})
 	waitNoPartitionDir(t, c.Node(x), topic)
 	t.Logf("%v: broker %d dropped its replica", time.Since(start), x)
@@ -377,4 +406,93 @@ func testReassignErrors(t *testing.T, c *testutil.Cluster) {
 		t.Fatalf("quill topic reassign to 2,1: %s", res)
 	}
 	c.WaitPartition(topic, 0, "replicas [2 1]", func(p testutil.Partition) bool { return slices.Equal(p.Replicas, []int32{2, 1}) })
+}
+
+// pausedMove pauses broker x and starts moving topic-0 to target (which
+// holds x) before the controller fences x; it retries when x was fenced
+// first. x stays paused.
+func pausedMove(t *testing.T, c *testutil.Cluster, cl *kgo.Client, via int32, topic string, x int32, target []int32) {
+	t.Helper()
+	for try := 0; ; try++ {
+		c.Pause(c.Node(x))
+		err := reassignVia(t, cl, via, topic, target)
+		if err == nil {
+			return
+		}
+		c.Resume(c.Node(x))
+		if !errors.Is(err, kerr.InvalidReplicaAssignment) || try == 4 {
+			t.Fatalf("reassign: %v", err)
+		}
+		t.Logf("try %d: broker %d was fenced before the move started; again", try, x)
+		c.WaitBrokers(4)
+	}
+}
+
+func testReassignFailover(t *testing.T, c *testutil.Cluster) {
+	start := time.Now()
+	topic := topicName(t)
+	admCl := c.Client(t)
+	ctl := activeController(t, c)
+	var ids []int32
+	for id := int32(1); id <= 4; id++ {
+		if id != ctl {
+			ids = append(ids, id)
+		}
+	}
+	a, b, x := ids[0], ids[1], ids[2]
+	createAssigned(t, admCl, topic, []int32{a, b})
+	c.WaitPartition(topic, 0, "full ISR", func(p testutil.Partition) bool { return len(p.ISR) == 2 })
+	produceSeq(t, c.Client(t, kgo.DefaultProduceTopic(topic)), topic, 0, 100)
+
+	// [a b] -> [a x] with x paused, so the move waits; then the active
+	// controller dies and x continues: the new controller completes it.
+	pausedMove(t, c, admCl, a, topic, x, []int32{a, x})
+	c.Node(ctl).Kill()
+	c.Resume(c.Node(x))
+	t.Logf("%v: move to [%d %d] started; controller %d killed; broker %d resumed", time.Since(start), a, x, ctl, x)
+	defer func() {
+		c.Node(ctl).Start()
+		c.WaitBrokers(4)
+	}()
+	// Requests go to broker a: the killed node would only time out.
+	testutil.WaitFor(t, 90*time.Second, "the move completed by the new controller", func() (bool, string) {
+		r, err := inFlightVia(admCl, a, topic)
+		if err != nil {
+			return false, err.Error()
+		}
+		return r == nil, fmt.Sprintf("%+v", r)
+	})
+	waitPartitionVia(t, admCl, a, topic, "replicas and ISR [a x]", func(p kmsg.MetadataResponseTopicPartition) bool {
+		return slices.Equal(p.Replicas, []int32{a, x}) && slices.Equal(p.ISR, []int32{a, x}) && p.Leader == a
+	})
+	t.Logf("%v: completed", time.Since(start))
+	// The killed controller did not finish it: another node logged the
+	// completion.
+	if hasLogLine(c.Node(ctl), "reassignment completed", topic) {
+		t.Fatalf("the killed controller %d completed the move", ctl)
+	}
+	found := false
+	for _, id := range []int32{a, b, x} {
+		found = found || hasLogLine(c.Node(id), "reassignment completed", topic)
+	}
+	if !found {
+		t.Fatalf("no node logged the completion")
+	}
+	waitNoPartitionDir(t, c.Node(b), topic)
+	checkSeq(t, consumeCluster(t, []string{c.Node(x).Addr()}, topic, 100), 100)
+	t.Logf("%v: consumed", time.Since(start))
+}
+
+// hasLogLine says whether a line of b's output holds every one of subs.
+func hasLogLine(b *testutil.Broker, subs ...string) bool {
+	for _, line := range strings.Split(b.Logs(), "\n") {
+		ok := true
+		for _, s := range subs {
+			ok = ok && strings.Contains(line, s)
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
 }
