@@ -103,11 +103,14 @@ func (c *Controller) alterReassignments(reqs []Reassignment, allowRFChange bool)
 					r.Topic, r.Partition, len(orig), len(r.Replicas))
 				continue
 			}
-			np = p
-			if p.Reassigning() {
-				np = revertReassignment(img, p)
+			switch {
+			case p.Reassigning() && slices.Equal(p.TargetReplicas(), r.Replicas):
+				np = p // the move in flight already goes there
+			case p.Reassigning():
+				np = startReassignment(img, revertReassignment(img, p), r.Replicas)
+			default:
+				np = startReassignment(img, p, r.Replicas)
 			}
-			np = startReassignment(img, np, r.Replicas)
 			c.log.Info("controller: reassignment started", "topic", r.Topic, "partition", r.Partition,
 				"target", r.Replicas, "adding", np.AddingReplicas, "removing", np.RemovingReplicas)
 		}

@@ -58,6 +58,11 @@ func TestReassignPartitions(t *testing.T) {
 		!slices.Equal(p.RemovingReplicas, []int32{a}) || p.LeaderEpoch != p0.LeaderEpoch {
 		t.Fatalf("in flight: %+v", p)
 	}
+	// The same target again changes nothing.
+	check(q.nodes[l].AlterPartitionReassignments([]Reassignment{{Topic: "r", Partition: 0, Replicas: []int32{b, c}}}, false), nil)
+	if again := part(l); again.PartitionEpoch != p.PartitionEpoch {
+		t.Fatalf("the same target rewrote the partition: %+v, was %+v", again, p)
+	}
 	if ls := q.nodes[l].ListPartitionReassignments(nil); len(ls) != 1 || ls[0].Topic != "r" || !slices.Equal(ls[0].Adding, []int32{c}) {
 		t.Fatalf("list: %+v", ls)
 	}
