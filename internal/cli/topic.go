@@ -19,6 +19,8 @@ func newTopicCmd() *cobra.Command {
   quill topic describe orders
   quill topic alter-config orders --config cleanup.policy=compact --delete retention.ms
   quill topic add-partitions orders --partitions 12
+  quill topic reassign orders --partition 0 --replicas 3,1,2
+  quill topic reassignments
   quill topic delete orders`,
 	}
 	g.register(c)
@@ -29,6 +31,8 @@ func newTopicCmd() *cobra.Command {
 		newTopicDeleteCmd(g),
 		newTopicAlterConfigCmd(g),
 		newTopicAddPartitionsCmd(g),
+		newTopicReassignCmd(g), // reassign.go
+		newTopicReassignmentsCmd(g),
 	)
 	return c
 }

@@ -314,6 +314,7 @@ func (c *Controller) runActive() {
 			continue
 		}
 		c.reconcile()
+		c.completeReassignments() // reassign.go
 		if c.cfg.RebalanceInterval > 0 && time.Since(lastRebalance) >= c.cfg.RebalanceInterval {
 			lastRebalance = time.Now()
 			c.rebalance()

@@ -58,6 +58,10 @@ type Partition struct {
 	Leader         int32 // -1: none
 	LeaderEpoch    int32
 	PartitionEpoch int32
+	// An in-flight reassignment (KIP-455, reassign.go): Replicas is the
+	// union of the original and the target replicas.
+	AddingReplicas   []int32
+	RemovingReplicas []int32
 }
 
 // Topic is a topic and its partitions; Partitions[i].ID == i.
@@ -213,8 +217,10 @@ func (b *Builder) Apply(off int64, r Record) error {
 		case pr.Partition < 0:
 			return fmt.Errorf("metadata: negative partition %d of %s", pr.Partition, t.Name)
 		case int(pr.Partition) == len(t.Partitions):
+			applyReassignment(&p, Partition{}, pr.Reassignment)
 			t.Partitions = append(t.Partitions, p)
 		case int(pr.Partition) < len(t.Partitions):
+			applyReassignment(&p, t.Partitions[pr.Partition], pr.Reassignment)
 			t.Partitions[pr.Partition] = p
 		default:
 			return fmt.Errorf("metadata: partition %d of %s out of order", pr.Partition, t.Name)

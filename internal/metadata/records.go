@@ -53,6 +53,18 @@ type PartitionRecord struct {
 	Leader         int32   `json:"leader"`
 	LeaderEpoch    int32   `json:"leaderEpoch"`
 	PartitionEpoch int32   `json:"partitionEpoch"`
+	// Reassignment, when present, replaces the partition's in-flight
+	// reassignment state (an empty one ends it); when absent the state
+	// is kept, so records written without it (ISR and leader changes,
+	// records of older versions) leave a reassignment in place.
+	Reassignment *ReassignmentState `json:"reassignment,omitempty"`
+}
+
+// ReassignmentState is a partition's in-flight reassignment (KIP-455):
+// the replicas being added and those being removed.
+type ReassignmentState struct {
+	Adding   []int32 `json:"addingReplicas,omitempty"`
+	Removing []int32 `json:"removingReplicas,omitempty"`
 }
 
 // RemoveTopicRecord deletes a topic.

@@ -38,7 +38,8 @@ func (im *Image) SnapshotRecords() []Record {
 		}
 		for _, p := range t.Partitions {
 			out = append(out, Record{Partition: &PartitionRecord{TopicID: t.ID, Partition: p.ID,
-				Replicas: p.Replicas, ISR: p.ISR, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch}})
+				Replicas: p.Replicas, ISR: p.ISR, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch,
+				Reassignment: p.ReassignmentState()}})
 		}
 	}
 	for _, a := range im.ACLs {

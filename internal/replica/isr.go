@@ -78,6 +78,8 @@ func (p *Partition) applyMetadata(node int32, pm metadata.Partition) {
 				rs.followers[r] = &followerState{leo: -1, lastCaughtUp: now, leaderLEOAtLast: -1}
 			}
 		}
+	} else {
+		rs.syncFollowers(pm.Replicas) // reassign.go
 	}
 	rs.mu.Unlock()
 	// The ISR may have shrunk: the high watermark may move.

@@ -70,6 +70,7 @@ func (m *Manager) Apply(prev, next *metadata.Image) {
 		if old == t && !brokerChanged {
 			continue
 		}
+		m.removeUnassigned(t) // reassign.go
 		settings, lcfg := m.settings(next, t)
 		for _, pm := range t.Partitions {
 			if !slices.Contains(pm.Replicas, m.nodeID) {

@@ -25,6 +25,9 @@ package server
 //	DeleteGroups          Delete on the group
 //	OffsetDelete          Delete on the group, Read on the topic
 //	ACL and SCRAM APIs    checked in their handlers (cluster Describe / Alter)
+//	ElectLeaders, AlterPartitionReassignments   Alter on the cluster (in
+//	                      their handlers); ListPartitionReassignments:
+//	                      Describe on the cluster
 //	transactions, KIP-848 see auth_acl_txn.go
 //
 // Unauthorized topics are left out of all-topic Metadata, ListGroups and

@@ -56,8 +56,10 @@ func (s *Server) registerHandlers() {
 	handle(s, 0, 3, s.handleCreatePartitions)
 	handle(s, 0, 1, s.handleIncrementalAlterConfigs)
 	handle(s, 0, 1, s.handleDescribeCluster)
-	handle(s, 0, 1, s.handleDescribeQuorum) // 55_describe_quorum.go
-	handle(s, 0, 2, s.handleElectLeaders)   // 43_elect_leaders.go
+	handle(s, 0, 1, s.handleDescribeQuorum)              // 55_describe_quorum.go
+	handle(s, 0, 2, s.handleElectLeaders)                // 43_elect_leaders.go
+	handle(s, 0, 1, s.handleAlterPartitionReassignments) // 45_alter_partition_reassignments.go
+	handle(s, 0, 0, s.handleListPartitionReassignments)  // 46_list_partition_reassignments.go
 	s.registerGroupHandlers()
 	s.registerTxnHandlers()
 	s.registerSecurityHandlers()
