@@ -7,7 +7,9 @@
 #
 # Environment: FUZZTIME (default 5s per fuzz target), SKIP_FUZZ=1, SKIP_E2E=1,
 # QUILL_ARTIFACTS (where the e2e suite leaves screenshots; default
-# ./artifacts).
+# ./artifacts). Run as root, the e2e tests also cut network links between
+# cluster nodes in network namespaces (QUILL_REQUIRE_NETNS=1: they fail
+# rather than skip if that is impossible).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +20,7 @@ command -v kcat >/dev/null 2>&1 || need_pkgs+=(kcat)
 command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)          # web console test (headless)
 [ -x /usr/bin/Burrow ] || need_pkgs+=(burrow)                          # consumer-lag ecosystem check
 [ -f /usr/share/java/zookeeper.jar ] || need_pkgs+=(zookeeper)         # Burrow 1.2 needs a ZooKeeper
+command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)                 # network namespaces for the network-cut tests
 if ((${#need_pkgs[@]})); then
   echo "== installing ${need_pkgs[*]}"
   SUDO=""
@@ -98,6 +101,11 @@ if [ "${SKIP_E2E:-}" != 1 ]; then
   echo "== end-to-end tests (real quill server processes, real clients)"
   export QUILL_ARTIFACTS="${QUILL_ARTIFACTS:-$PWD/artifacts}"
   mkdir -p "$QUILL_ARTIFACTS"
+  # The network-cut tests (tests/e2e/cluster_netcut_test.go) need root to
+  # create network namespaces; as root they must run, not skip.
+  if [ "$(id -u)" = 0 ]; then
+    export QUILL_REQUIRE_NETNS=1
+  fi
   go test -count=1 -timeout 20m ./tests/...
 fi
 echo "== all tests passed"

@@ -83,7 +83,7 @@ type raftNode struct {
 
 	seq   atomic.Uint64
 	mu    sync.Mutex
-	waits map[uint64]chan error // guarded by mu, by Seq
+	waits map[uint64]pending // guarded by mu, by Seq
 
 	warnedVote atomic.Bool
 
@@ -105,7 +105,7 @@ func openRaft(cfg Config) (*Controller, error) {
 		return nil, err
 	}
 	r := &raftNode{c: c, id: uint64(cfg.NodeID) + 1, disk: disk, log: cfg.Logger,
-		store: raft.NewMemoryStorage(), waits: map[uint64]chan error{},
+		store: raft.NewMemoryStorage(), waits: map[uint64]pending{},
 		confState: &pb.ConfState{}, stop: make(chan struct{}), done: make(chan struct{}), closing: make(chan struct{}),
 		snapEvery: uint64(cfg.SnapshotEvery)}
 	if r.snapEvery == 0 {
@@ -264,8 +264,9 @@ func (r *raftNode) run() {
 }
 
 func (r *raftNode) handleReady(rd raft.Ready) error {
+	leadChanged := false
 	if rd.SoftState != nil {
-		r.lead.Store(rd.SoftState.Lead)
+		leadChanged = r.lead.Swap(rd.SoftState.Lead) != rd.SoftState.Lead
 		if rd.SoftState.RaftState == raft.StateLeader {
 			if r.leaderTerm.Load() == 0 {
 				st := r.node.Status()
@@ -326,7 +327,38 @@ func (r *raftNode) handleReady(rd raft.Ready) error {
 			return err
 		}
 	}
+	if leadChanged {
+		r.failStale(r.lead.Load())
+	}
 	return r.maybeSnapshot()
+}
+
+// pending is a proposal waiting to be applied.
+type pending struct {
+	ch   chan error // buffered: one result
+	lead uint64     // the leader known when it was proposed
+}
+
+// errLeaderChanged answers proposals made under a leader that is gone.
+var errLeaderChanged = &Error{Kafka: kerr.NotController,
+	Message: "controller: the active controller changed before the change was committed; it may still apply"}
+
+// failStale answers every proposal made under another leader than lead
+// with NOT_CONTROLLER, as Kafka's controller fails its pending operations
+// when it resigns. A proposal forwarded to a leader that lost it (cut off,
+// crashed) is gone; waiting for proposeTimeout held its caller, often
+// under Controller.mu, and so stalled the new active controller's fencing
+// and elections for 15 s (found by the network-cut e2e test). As after a
+// timeout, the outcome is unknown: the entry may still commit.
+func (r *raftNode) failStale(lead uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for seq, w := range r.waits {
+		if w.lead != lead {
+			delete(r.waits, seq)
+			w.ch <- errLeaderChanged
+		}
+	}
 }
 
 func (r *raftNode) applySnapshot(s *pb.Snapshot) error {
@@ -385,11 +417,11 @@ func (r *raftNode) applyEntry(e *pb.Entry) error {
 	result := r.c.applyRecords(int64(idx), ent)
 	if ent.Node == r.c.cfg.NodeID && ent.Inc == r.inc {
 		r.mu.Lock()
-		ch := r.waits[ent.Seq]
+		w, ok := r.waits[ent.Seq]
 		delete(r.waits, ent.Seq)
 		r.mu.Unlock()
-		if ch != nil {
-			ch <- result
+		if ok {
+			w.ch <- result
 		}
 	}
 	return nil
@@ -457,7 +489,7 @@ func (r *raftNode) propose(recs []metadata.Record, base int64) error {
 	seq := r.seq.Add(1)
 	ch := make(chan error, 1)
 	r.mu.Lock()
-	r.waits[seq] = ch
+	r.waits[seq] = pending{ch: ch, lead: r.lead.Load()}
 	r.mu.Unlock()
 	forget := func() {
 		r.mu.Lock()

@@ -183,7 +183,7 @@ func (t *transport) send(p *peer) {
 			return
 		default:
 		}
-		c, err := net.DialTimeout("tcp", p.addr, time.Second)
+		c, err := dialPeer(p.addr) // transport_linux.go
 		if err != nil {
 			t.drain(p)
 			t.lost(p.id)

@@ -123,6 +123,8 @@ type brokerConfig struct {
 	listener   string
 	clientTLS  *tls.Config
 	clientOpts []kgo.Opt
+	host       string   // listener host; 127.0.0.1 when empty
+	wrap       []string // command the binary runs under (ip netns exec NS)
 }
 
 // WithClientListener names the broker's client listener (its listener on
@@ -182,6 +184,14 @@ func WithStartTimeout(d time.Duration) Option { return func(c *brokerConfig) { c
 
 // WithEnv adds KEY=VALUE environment entries for the broker process.
 func WithEnv(kv ...string) Option { return func(c *brokerConfig) { c.env = append(c.env, kv...) } }
+
+// WithHost listens on host instead of 127.0.0.1 (a network namespace's
+// address, netns.go).
+func WithHost(host string) Option { return func(c *brokerConfig) { c.host = host } }
+
+// WithWrapper starts the binary under argv (e.g. `ip netns exec NS`),
+// which must exec it in place so that the PID is quill's.
+func WithWrapper(argv ...string) Option { return func(c *brokerConfig) { c.wrap = argv } }
 
 // Broker is one running (or stopped) `quill server` process.
 type Broker struct {
@@ -264,7 +274,15 @@ func FreePort(t testing.TB) int {
 }
 
 // Addr is host:port of the broker's PLAINTEXT listener.
-func (b *Broker) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(b.cfg.port)) }
+func (b *Broker) Addr() string { return net.JoinHostPort(b.Host(), strconv.Itoa(b.cfg.port)) }
+
+// Host is the listener host (127.0.0.1 unless WithHost).
+func (b *Broker) Host() string {
+	if b.cfg.host != "" {
+		return b.cfg.host
+	}
+	return "127.0.0.1"
+}
 
 // Port is the listener port; it stays the same across restarts.
 func (b *Broker) Port() int { return b.cfg.port }
@@ -301,7 +319,8 @@ func (b *Broker) start() {
 		b.t.Fatalf("broker log file: %v", err)
 	}
 	b.logs = append(b.logs, logPath)
-	cmd := exec.Command(b.bin, b.Args()...)
+	argv := append(append(append([]string(nil), b.cfg.wrap...), b.bin), b.Args()...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Env = append(os.Environ(), b.cfg.env...)
 	// Own process group: a Ctrl-C to `go test` must not reach the broker
