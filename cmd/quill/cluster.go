@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -31,11 +30,24 @@ func controllerCluster(cfg *config.Broker) (controller.Cluster, error) {
 	if len(cfg.ControllerQuorumVoters) == 0 {
 		return cc, nil
 	}
-	if !cfg.HasRole("controller") {
-		return cc, errors.New("process.roles=broker: broker-only nodes are not supported yet; run brokers as process.roles=broker,controller (and controller-only quorum members as process.roles=controller)")
-	}
+	isVoter := false
 	for _, v := range cfg.ControllerQuorumVoters {
 		cc.Voters = append(cc.Voters, controller.Voter{ID: v.ID, Host: v.Host, Port: v.Port})
+		isVoter = isVoter || v.ID == cfg.NodeID
+	}
+	switch {
+	case cfg.HasRole("controller") && !isVoter:
+		return cc, fmt.Errorf("process.roles includes controller but node.id %d is not in controller.quorum.voters", cfg.NodeID)
+	case !cfg.HasRole("controller") && isVoter:
+		return cc, fmt.Errorf("node.id %d is in controller.quorum.voters but process.roles=%s has no controller role", cfg.NodeID, strings.Join(cfg.ProcessRoles, ","))
+	case !cfg.HasRole("controller"):
+		// A broker-only node follows the metadata log as an observer
+		// (docs/decisions/0009-broker-only-observers.md): no CONTROLLER
+		// listener of its own.
+		cc.Broker = true
+		cc.HeartbeatInterval = time.Duration(cfg.BrokerHeartbeatIntervalMs) * time.Millisecond
+		cc.SessionTimeout = time.Duration(cfg.BrokerSessionTimeoutMs) * time.Millisecond
+		return cc, nil
 	}
 	for _, l := range cfg.Listeners {
 		if slices.ContainsFunc(cfg.ControllerListenerNames, func(n string) bool { return strings.EqualFold(n, l.Name) }) {

@@ -234,8 +234,8 @@ func startBroker(cfg *config.Broker, logger *slog.Logger) (*broker, error) {
 	for _, a := range b.srv.Addrs() {
 		addrs = append(addrs, a.String())
 	}
-	logger.Info(fmt.Sprintf("quill started: node %d (broker, controller) listening on %s, data in %s",
-		cfg.NodeID, strings.Join(addrs, ","), strings.Join(cfg.LogDirs, ",")),
+	logger.Info(fmt.Sprintf("quill started: node %d (%s) listening on %s, data in %s",
+		cfg.NodeID, strings.Join(cfg.ProcessRoles, ", "), strings.Join(addrs, ","), strings.Join(cfg.LogDirs, ",")),
 		"cluster", b.ctrl.Image().ClusterID)
 	return b, nil
 }

@@ -117,6 +117,9 @@ type brokerConfig struct {
 	configFile   string
 	startTimeout time.Duration
 	env          []string
+	// ready reports whether the started process is up; nil: it answers
+	// ApiVersions on its client port.
+	ready func(b *Broker) error
 }
 
 // WithOverride adds `--override key=value`.
@@ -307,14 +310,19 @@ func (b *Broker) start() {
 			b.t.Fatalf("quill exited during startup (%v); args: %q", b.exitError(), b.Args())
 		default:
 		}
-		if lastErr = PingAPIVersions(b.Addr(), time.Second); lastErr == nil {
+		if b.cfg.ready != nil {
+			lastErr = b.cfg.ready(b)
+		} else {
+			lastErr = PingAPIVersions(b.Addr(), time.Second)
+		}
+		if lastErr == nil {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	b.dumpLogs()
 	b.killProcess()
-	b.t.Fatalf("quill did not answer ApiVersions on %s within %v: %v", b.Addr(), b.cfg.startTimeout, lastErr)
+	b.t.Fatalf("quill did not start on %s within %v: %v", b.Addr(), b.cfg.startTimeout, lastErr)
 }
 
 func (b *Broker) exitError() error {
