@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -241,4 +242,25 @@ func runController(cfg *config.Broker, logger *slog.Logger) error {
 	}
 	logger.Info("shutdown complete")
 	return nil
+}
+
+// checkpointHighWatermarks writes replication-offset-checkpoint every
+// replica.high.watermark.checkpoint.interval.ms (cluster mode: a single
+// node's high watermark is its log end).
+func (b *broker) checkpointHighWatermarks(ctx context.Context) {
+	if !b.ctrl.ClusterMode() {
+		return
+	}
+	b.replicas.RunHighWatermarkCheckpoints(ctx, time.Duration(b.cfg.ReplicaHighWatermarkCheckpointIntervalMs)*time.Millisecond)
+}
+
+// finalHighWatermarks writes the checkpoint once more at clean shutdown,
+// after replication stopped.
+func (b *broker) finalHighWatermarks() {
+	if !b.ctrl.ClusterMode() {
+		return
+	}
+	if err := b.replicas.CheckpointHighWatermarks(); err != nil {
+		b.log.Warn("cannot write high watermark checkpoint", "err", err)
+	}
 }

@@ -203,6 +203,7 @@ func startBroker(cfg *config.Broker, logger *slog.Logger) (*broker, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
 	go b.logs.RunBackground(ctx, time.Duration(cfg.LogRetentionCheckIntervalMs)*time.Millisecond, b.replicas.HighWatermark)
+	b.checkpointHighWatermarks(ctx) // cluster.go
 	if cfg.LogCleanerEnable && cfg.LogCleanerThreads > 0 {
 		// The cleaner stays below the last stable offset: nothing of an
 		// open transaction, nothing consumers cannot read yet.
@@ -320,6 +321,7 @@ func (b *broker) stop() error {
 	b.cancel()
 	b.txn.Close()
 	b.groups.Close()
+	b.finalHighWatermarks() // cluster.go
 	b.replicas.Close()
 	err := b.logs.Close()
 	if cerr := b.ctrl.Close(); err == nil {
