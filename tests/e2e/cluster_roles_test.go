@@ -165,8 +165,24 @@ func TestClusterControllerOnlyAndBrokerOnlyNodes(t *testing.T) {
 	b5.Start()
 	waitNodeSeesTopic(t, b5.Addr(), topic3)
 	c.WaitBrokers(2)
-	// It rejoins the ISR of the partitions it replicates.
-	c.WaitPartition(topic2, 0, "both replicas in sync", func(p testutil.Partition) bool { return len(p.ISR) == 2 })
+	// It rejoins the ISR of the partitions it replicates (asked of node 4:
+	// node 5 answers from its replayed copy until it has caught up).
+	testutil.WaitFor(t, 60*time.Second, "both replicas in sync", func() (bool, string) {
+		p, err := partitionVia(t, b4.Addr(), topic2)
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(p.ISR) == 2, fmt.Sprintf("%+v", p)
+	})
+	checkSeq(t, consumeCluster(t, []string{b5.Addr()}, topic2, 100), 100)
+
+	// SIGTERM: a broker-only node's controlled shutdown goes through the
+	// quorum too; its leaderships move to the other broker.
+	b4.Stop()
+	if logs := b4.Logs(); strings.Contains(logs, "controlled shutdown incomplete") {
+		t.Fatalf("controlled shutdown of a broker-only node did not finish:\n%s", logs)
+	}
+	c.WaitPartition(topic2, 0, "node 5 leads", func(p testutil.Partition) bool { return p.Leader == 5 })
 	checkSeq(t, consumeCluster(t, []string{b5.Addr()}, topic2, 100), 100)
 }
 
