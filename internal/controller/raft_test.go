@@ -134,6 +134,7 @@ func TestQuorumElectsReplicatesAndFailsOver(t *testing.T) {
 	q.registered(l, 3)
 	// A change proposed on a follower is forwarded to the leader.
 	f := (l + 1) % 3
+	q.registered(f, 3) // placement reads the follower's image, which may lag
 	if errs := q.nodes[f].CreateTopics([]TopicSpec{{Name: "a", Partitions: 3, ReplicationFactor: 3}}, Defaults{}, false); errs[0] != nil {
 		t.Fatal(errs[0])
 	}
