@@ -181,6 +181,7 @@ func (c *Controller) Quorum() QuorumStatus {
 	qs := QuorumStatus{Leader: c.ActiveController()}
 	if c.obs != nil {
 		qs.Applied = c.obs.applied.Load()
+		qs.Term = c.obs.term.Load()
 		return qs
 	}
 	if c.raft == nil {

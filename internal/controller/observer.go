@@ -59,33 +59,35 @@ type fetchRequest struct {
 // entry; Entries (marshaled raftpb.Entry) follow it, contiguous.
 type fetchResponse struct {
 	Leader   int32    `json:"leader"` // active controller as the voter sees it, -1 unknown
+	Term     uint64   `json:"term"`   // the voter's Raft term
 	Snapshot []byte   `json:"snapshot,omitempty"`
 	Entries  [][]byte `json:"entries,omitempty"`
 }
 
 // decodeFetchResponse decodes a voter's answer: untrusted bytes
 // (fuzz_test.go).
-func decodeFetchResponse(b []byte) (*pb.Snapshot, []*pb.Entry, int32, error) {
+func decodeFetchResponse(b []byte) (*pb.Snapshot, []*pb.Entry, fetchResponse, error) {
 	var fr fetchResponse
 	if err := json.Unmarshal(b, &fr); err != nil {
-		return nil, nil, -1, fmt.Errorf("fetch response: %w", err)
+		return nil, nil, fr, fmt.Errorf("fetch response: %w", err)
 	}
 	var snap *pb.Snapshot
 	if len(fr.Snapshot) > 0 {
 		snap = &pb.Snapshot{}
 		if err := proto.Unmarshal(fr.Snapshot, snap); err != nil {
-			return nil, nil, -1, fmt.Errorf("fetch response snapshot: %w", err)
+			return nil, nil, fr, fmt.Errorf("fetch response snapshot: %w", err)
 		}
 	}
 	ents := make([]*pb.Entry, 0, len(fr.Entries))
 	for _, eb := range fr.Entries {
 		e := &pb.Entry{}
 		if err := proto.Unmarshal(eb, e); err != nil {
-			return nil, nil, -1, fmt.Errorf("fetch response entry: %w", err)
+			return nil, nil, fr, fmt.Errorf("fetch response entry: %w", err)
 		}
 		ents = append(ents, e)
 	}
-	return snap, ents, fr.Leader, nil
+	fr.Snapshot, fr.Entries = nil, nil
+	return snap, ents, fr, nil
 }
 
 // serveFetch answers an observer's fetch on a voter: committed entries
@@ -101,7 +103,7 @@ func (r *raftNode) serveFetch(req fetchRequest) fetchResponse {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	resp := fetchResponse{Leader: r.c.ActiveController()}
+	resp := fetchResponse{Leader: r.c.ActiveController(), Term: r.node.Status().GetTerm()}
 	applied := r.appliedIdx.Load()
 	from := max(req.From, 1)
 	for try := 0; try < 3; try++ {
@@ -174,7 +176,8 @@ type observer struct {
 	lastTerm  uint64
 
 	applied atomic.Uint64
-	lead    atomic.Int32 // active controller, -1 unknown
+	lead    atomic.Int32  // active controller, -1 unknown
+	term    atomic.Uint64 // Raft term as the last voter asked reported it
 
 	seq   atomic.Uint64
 	mu    sync.Mutex
@@ -339,11 +342,13 @@ func (o *observer) session(v Voter) error {
 		if kind != frameFetch {
 			return fmt.Errorf("unexpected frame %q from voter %d", kind, v.ID)
 		}
-		snap, ents, leader, err := decodeFetchResponse(b)
+		snap, ents, fr, err := decodeFetchResponse(b)
 		if err != nil {
 			return err
 		}
+		leader := fr.Leader
 		o.lead.Store(leader)
+		o.term.Store(fr.Term)
 		if err := o.apply(snap, ents); err != nil {
 			return err
 		}

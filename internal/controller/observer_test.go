@@ -54,6 +54,9 @@ func TestObserverFollowsProposesAndRestarts(t *testing.T) {
 	if got, want := obs.ActiveController(), int32(l+1); got != want {
 		t.Fatalf("observer's active controller %d, want %d", got, want)
 	}
+	if qs := obs.Quorum(); qs.Leader != int32(l+1) || qs.Term == 0 || qs.Applied == 0 {
+		t.Fatalf("observer's quorum status %+v", qs)
+	}
 
 	// A change made on the observer is forwarded and applied everywhere.
 	if errs := obs.CreateTopics([]TopicSpec{{Name: "from-observer", Partitions: 2, ReplicationFactor: 3}}, Defaults{}, false); errs[0] != nil {
