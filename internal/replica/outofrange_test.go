@@ -1,8 +1,16 @@
 package replica
 
 import (
+	"context"
+	"encoding/binary"
+	"io"
+	"log/slog"
+	"net"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/quillstream/quill/internal/record"
 )
@@ -85,5 +93,72 @@ func TestFollowerRestartsInsideFirstBatch(t *testing.T) {
 	record.SetBaseOffset(b, 250)
 	if err := p.appendFollower(b); err == nil {
 		t.Fatal("overlapping batch appended to a non-empty log")
+	}
+}
+
+// A follower beyond the leader's log end (OFFSET_OUT_OF_RANGE above the
+// leader's log start) asks the leader for its log end with ListOffsets as a
+// replica and truncates to it.
+func TestFollowerBeyondLeaderLogEndTruncates(t *testing.T) {
+	p := leaderPartition(t)
+	for range 5 {
+		appendN(t, p, 2) // batches end at 2, 4, ... 10: 6 is a boundary
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	asked := make(chan *kmsg.ListOffsetsRequest, 1)
+	go func() { // the leader: answers one ListOffsets with log end 6
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		var size [4]byte
+		if _, err := io.ReadFull(c, size[:]); err != nil {
+			return
+		}
+		body := make([]byte, binary.BigEndian.Uint32(size[:]))
+		if _, err := io.ReadFull(c, body); err != nil {
+			return
+		}
+		corr := binary.BigEndian.Uint32(body[4:8])
+		clientIDLen := int(binary.BigEndian.Uint16(body[8:10]))
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.SetVersion(int16(binary.BigEndian.Uint16(body[2:4])))
+		if err := req.ReadFrom(body[10+clientIDLen:]); err != nil {
+			return
+		}
+		asked <- req
+		resp := kmsg.NewPtrListOffsetsResponse()
+		resp.SetVersion(req.GetVersion())
+		rt := kmsg.NewListOffsetsResponseTopic()
+		rt.Topic = req.Topics[0].Topic
+		rp := kmsg.NewListOffsetsResponseTopicPartition()
+		rp.Partition, rp.Offset, rp.LeaderEpoch = req.Topics[0].Partitions[0].Partition, 6, 1
+		rt.Partitions = append(rt.Partitions, rp)
+		resp.Topics = append(resp.Topics, rt)
+		out := resp.AppendTo(binary.BigEndian.AppendUint32(nil, corr))
+		c.Write(append(binary.BigEndian.AppendUint32(nil, uint32(len(out))), out...))
+	}()
+	conn, err := dialWire(context.Background(), ln.Addr().String(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.close()
+	f := &fetcher{r: &replication{m: &Manager{nodeID: 2}}, conn: conn, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	rp := kmsg.NewFetchResponseTopicPartition()
+	rp.ErrorCode, rp.LogStartOffset, rp.HighWatermark = kerr.OffsetOutOfRange.Code, 0, 4
+	if err := f.outOfRange(p, &rp); err != nil {
+		t.Fatal(err)
+	}
+	req := <-asked
+	if req.ReplicaID != 2 || req.Topics[0].Partitions[0].Timestamp != -1 {
+		t.Fatalf("asked %+v", req)
+	}
+	if got := p.log.LogEndOffset(); got != 6 {
+		t.Fatalf("log end %d after truncation, want the leader's 6", got)
 	}
 }
