@@ -160,6 +160,15 @@ func TestClusterControllerOnlyAndBrokerOnlyNodes(t *testing.T) {
 	// A broker-only node restarts from its copy of the metadata log and
 	// catches up with what changed while it was down.
 	b5.Kill()
+	// Wait until the controller has fenced it (it leaves the ISR): a node
+	// restarted sooner would only be seen as a new incarnation later.
+	testutil.WaitFor(t, 60*time.Second, "node 5 out of the ISR", func() (bool, string) {
+		p, err := partitionVia(t, b4.Addr(), topic2)
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(p.ISR) == 1 && p.Leader == 4, fmt.Sprintf("%+v", p)
+	})
 	topic3 := topic + "-while-down"
 	createTopicRetry(t, []string{b4.Addr()}, topic3, 1, 1)
 	b5.Start()
