@@ -264,3 +264,22 @@ func (b *broker) finalHighWatermarks() {
 		b.log.Warn("cannot write high watermark checkpoint", "err", err)
 	}
 }
+
+// stillLeads says whether a coordinator partition whose load at startup
+// failed with err is still led by this broker. In cluster mode the image
+// read at startup may be stale (a restarted node replays its copy of the
+// metadata log, then learns what changed): a partition whose leadership
+// moved meanwhile is unloaded while loading, which is no reason to stop
+// (followCoordinatorLeadership and followTxnLeadership load it again if
+// leadership comes back).
+func (b *broker) stillLeads(topic string, partition int32, err error) bool {
+	if !b.ctrl.ClusterMode() {
+		return true
+	}
+	t := b.ctrl.Image().Topics[topic]
+	if t != nil && int(partition) < len(t.Partitions) && t.Partitions[partition].Leader == b.cfg.NodeID {
+		return true
+	}
+	b.log.Info("coordinator partition not loaded: leadership moved during startup", "topic", topic, "partition", partition, "err", err)
+	return false
+}

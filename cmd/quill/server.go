@@ -154,7 +154,7 @@ func startBroker(cfg *config.Broker, logger *slog.Logger) (*broker, error) {
 	if t := b.ctrl.Image().Topics[server.OffsetsTopic]; t != nil {
 		for _, p := range t.Partitions {
 			if p.Leader == cfg.NodeID {
-				if err := b.groups.Load(p.ID); err != nil {
+				if err := b.groups.Load(p.ID); err != nil && b.stillLeads(server.OffsetsTopic, p.ID, err) { // cluster.go
 					b.abort()
 					return nil, fmt.Errorf("load %s-%d: %w", server.OffsetsTopic, p.ID, err)
 				}

@@ -46,6 +46,10 @@ const (
 	// A voter that knows no leader for this many fetches in a row is
 	// left for another: it may be cut off from the quorum.
 	observerLeaderlessPolls = 8
+	// observerStartWait bounds how long Open waits to catch up with the
+	// voters before the broker starts from its local copy (KRaft brokers
+	// also catch up with the metadata log before serving).
+	observerStartWait = 5 * time.Second
 )
 
 // fetchRequest asks a voter for committed entries from index From on.
@@ -187,6 +191,9 @@ type observer struct {
 	stop    chan struct{}
 	done    chan struct{}
 	closing chan struct{}
+
+	caughtUp     chan struct{} // closed at the first fetch that brought nothing new
+	caughtUpOnce sync.Once
 }
 
 // openObserver opens a broker-only node's metadata follower: replays the
@@ -202,7 +209,8 @@ func openObserver(cfg Config) (*Controller, error) {
 		return nil, err
 	}
 	o := &observer{c: c, disk: disk, voters: cfg.Voters, log: cfg.Logger, waits: map[uint64]chan error{},
-		snapEvery: uint64(cfg.SnapshotEvery), stop: make(chan struct{}), done: make(chan struct{}), closing: make(chan struct{})}
+		snapEvery: uint64(cfg.SnapshotEvery), stop: make(chan struct{}), done: make(chan struct{}), closing: make(chan struct{}),
+		caughtUp: make(chan struct{})}
 	if o.snapEvery == 0 {
 		o.snapEvery = defaultSnapEvery
 	}
@@ -235,6 +243,14 @@ func openObserver(cfg Config) (*Controller, error) {
 	c.obs = o
 	o.tr.start()
 	go o.run()
+	// Start from a current image when a voter answers: a broker acting on
+	// its stale copy would briefly lead partitions that moved while it
+	// was down.
+	select {
+	case <-o.caughtUp:
+	case <-time.After(observerStartWait):
+		o.log.Warn("controller: no voter answered; starting from the local copy of the metadata log", "applied", o.applied.Load())
+	}
 	c.startCluster()
 	return c, nil
 }
@@ -351,6 +367,9 @@ func (o *observer) session(v Voter) error {
 		o.term.Store(fr.Term)
 		if err := o.apply(snap, ents); err != nil {
 			return err
+		}
+		if len(ents) == 0 && snap == nil && leader >= 0 {
+			o.caughtUpOnce.Do(func() { close(o.caughtUp) })
 		}
 		switch {
 		case leader < 0:
