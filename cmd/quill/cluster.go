@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -33,11 +32,24 @@ func controllerCluster(cfg *config.Broker) (controller.Cluster, error) {
 	if len(cfg.ControllerQuorumVoters) == 0 {
 		return cc, nil
 	}
-	if !cfg.HasRole("controller") {
-		return cc, errors.New("process.roles=broker: broker-only nodes are not supported yet; run brokers as process.roles=broker,controller (and controller-only quorum members as process.roles=controller)")
-	}
+	isVoter := false
 	for _, v := range cfg.ControllerQuorumVoters {
 		cc.Voters = append(cc.Voters, controller.Voter{ID: v.ID, Host: v.Host, Port: v.Port})
+		isVoter = isVoter || v.ID == cfg.NodeID
+	}
+	switch {
+	case cfg.HasRole("controller") && !isVoter:
+		return cc, fmt.Errorf("process.roles includes controller but node.id %d is not in controller.quorum.voters", cfg.NodeID)
+	case !cfg.HasRole("controller") && isVoter:
+		return cc, fmt.Errorf("node.id %d is in controller.quorum.voters but process.roles=%s has no controller role", cfg.NodeID, strings.Join(cfg.ProcessRoles, ","))
+	case !cfg.HasRole("controller"):
+		// A broker-only node follows the metadata log as an observer
+		// (docs/decisions/0009-broker-only-observers.md): no CONTROLLER
+		// listener of its own.
+		cc.Broker = true
+		cc.HeartbeatInterval = time.Duration(cfg.BrokerHeartbeatIntervalMs) * time.Millisecond
+		cc.SessionTimeout = time.Duration(cfg.BrokerSessionTimeoutMs) * time.Millisecond
+		return cc, nil
 	}
 	for _, l := range cfg.Listeners {
 		if slices.ContainsFunc(cfg.ControllerListenerNames, func(n string) bool { return strings.EqualFold(n, l.Name) }) {
@@ -239,4 +251,44 @@ func runController(cfg *config.Broker, logger *slog.Logger) error {
 	}
 	logger.Info("shutdown complete")
 	return nil
+}
+
+// checkpointHighWatermarks writes replication-offset-checkpoint every
+// replica.high.watermark.checkpoint.interval.ms (cluster mode: a single
+// node's high watermark is its log end).
+func (b *broker) checkpointHighWatermarks(ctx context.Context) {
+	if !b.ctrl.ClusterMode() {
+		return
+	}
+	b.replicas.RunHighWatermarkCheckpoints(ctx, time.Duration(b.cfg.ReplicaHighWatermarkCheckpointIntervalMs)*time.Millisecond)
+}
+
+// finalHighWatermarks writes the checkpoint once more at clean shutdown,
+// after replication stopped.
+func (b *broker) finalHighWatermarks() {
+	if !b.ctrl.ClusterMode() {
+		return
+	}
+	if err := b.replicas.CheckpointHighWatermarks(); err != nil {
+		b.log.Warn("cannot write high watermark checkpoint", "err", err)
+	}
+}
+
+// stillLeads says whether a coordinator partition whose load at startup
+// failed with err is still led by this broker. In cluster mode the image
+// read at startup may be stale (a restarted node replays its copy of the
+// metadata log, then learns what changed): a partition whose leadership
+// moved meanwhile is unloaded while loading, which is no reason to stop
+// (followCoordinatorLeadership and followTxnLeadership load it again if
+// leadership comes back).
+func (b *broker) stillLeads(topic string, partition int32, err error) bool {
+	if !b.ctrl.ClusterMode() {
+		return true
+	}
+	t := b.ctrl.Image().Topics[topic]
+	if t != nil && int(partition) < len(t.Partitions) && t.Partitions[partition].Leader == b.cfg.NodeID {
+		return true
+	}
+	b.log.Info("coordinator partition not loaded: leadership moved during startup", "topic", topic, "partition", partition, "err", err)
+	return false
 }

@@ -158,7 +158,7 @@ func startBroker(cfg *config.Broker, logger *slog.Logger) (*broker, error) {
 	if t := b.ctrl.Image().Topics[server.OffsetsTopic]; t != nil {
 		for _, p := range t.Partitions {
 			if p.Leader == cfg.NodeID {
-				if err := b.groups.Load(p.ID); err != nil {
+				if err := b.groups.Load(p.ID); err != nil && b.stillLeads(server.OffsetsTopic, p.ID, err) { // cluster.go
 					b.abort()
 					return nil, fmt.Errorf("load %s-%d: %w", server.OffsetsTopic, p.ID, err)
 				}
@@ -209,6 +209,7 @@ func startBroker(cfg *config.Broker, logger *slog.Logger) (*broker, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
 	go b.logs.RunBackground(ctx, time.Duration(cfg.LogRetentionCheckIntervalMs)*time.Millisecond, b.replicas.HighWatermark)
+	b.checkpointHighWatermarks(ctx) // cluster.go
 	if cfg.LogCleanerEnable && cfg.LogCleanerThreads > 0 {
 		// The cleaner stays below the last stable offset: nothing of an
 		// open transaction, nothing consumers cannot read yet.
@@ -240,8 +241,8 @@ func startBroker(cfg *config.Broker, logger *slog.Logger) (*broker, error) {
 	for _, a := range b.srv.Addrs() {
 		addrs = append(addrs, a.String())
 	}
-	logger.Info(fmt.Sprintf("quill started: node %d (broker, controller) listening on %s, data in %s",
-		cfg.NodeID, strings.Join(addrs, ","), strings.Join(cfg.LogDirs, ",")),
+	logger.Info(fmt.Sprintf("quill started: node %d (%s) listening on %s, data in %s",
+		cfg.NodeID, strings.Join(cfg.ProcessRoles, ", "), strings.Join(addrs, ","), strings.Join(cfg.LogDirs, ",")),
 		"cluster", b.ctrl.Image().ClusterID)
 	return b, nil
 }
@@ -331,6 +332,7 @@ func (b *broker) stop() error {
 	b.cancel()
 	b.txn.Close()
 	b.groups.Close()
+	b.finalHighWatermarks() // cluster.go
 	b.replicas.Close()
 	err := b.logs.Close()
 	if cerr := b.ctrl.Close(); err == nil {

@@ -27,7 +27,7 @@ func (b *broker) startTxn() error {
 	if t := b.ctrl.Image().Topics[server.TxnStateTopic]; t != nil {
 		for _, p := range t.Partitions {
 			if p.Leader == b.cfg.NodeID {
-				if err := b.txn.Load(p.ID, p.LeaderEpoch); err != nil {
+				if err := b.txn.Load(p.ID, p.LeaderEpoch); err != nil && b.stillLeads(server.TxnStateTopic, p.ID, err) { // cluster.go
 					return fmt.Errorf("load %s-%d: %w", server.TxnStateTopic, p.ID, err)
 				}
 			}

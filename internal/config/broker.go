@@ -111,6 +111,9 @@ type Broker struct {
 	BrokerSessionTimeoutMs              int32
 	ControllerQuorumElectionTimeoutMs   int32
 
+	// replication-offset-checkpoint period (docs/cluster.md).
+	ReplicaHighWatermarkCheckpointIntervalMs int64
+
 	// Group coordinator.
 	OffsetsTopicNumPartitions          int32
 	OffsetsTopicReplicationFactor      int16

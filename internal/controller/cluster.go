@@ -87,6 +87,9 @@ func commitError(err error) error {
 // commitAt commits records computed on the image at offset base: in
 // cluster mode they apply only if no other change came first.
 func (c *Controller) commitAt(base int64, recs []metadata.Record) error {
+	if c.obs != nil && len(recs) > 0 {
+		return c.obs.propose(recs, base)
+	}
 	if c.raft == nil || len(recs) == 0 {
 		return c.commit(recs)
 	}
@@ -138,11 +141,19 @@ func (c *Controller) applyRecords(idx int64, ent raftEntry) error {
 
 // IsActive says whether this node is the active controller (cluster mode),
 // or always true in single-node mode.
-func (c *Controller) IsActive() bool { return c.raft == nil || c.raft.ready.Load() }
+func (c *Controller) IsActive() bool {
+	if c.obs != nil {
+		return false
+	}
+	return c.raft == nil || c.raft.ready.Load()
+}
 
 // ActiveController returns the node id of the active controller, -1 if
 // unknown. Single-node mode: this node.
 func (c *Controller) ActiveController() int32 {
+	if c.obs != nil {
+		return c.obs.lead.Load()
+	}
 	if c.raft == nil {
 		return c.cfg.NodeID
 	}
@@ -153,7 +164,7 @@ func (c *Controller) ActiveController() int32 {
 }
 
 // ClusterMode says whether a Raft quorum holds the metadata.
-func (c *Controller) ClusterMode() bool { return c.raft != nil }
+func (c *Controller) ClusterMode() bool { return c.raft != nil || c.obs != nil }
 
 // Voters returns the configured quorum.
 func (c *Controller) Voters() []Voter { return c.cfg.Voters }
@@ -170,6 +181,11 @@ type QuorumStatus struct {
 // Quorum returns the quorum status (cluster mode).
 func (c *Controller) Quorum() QuorumStatus {
 	qs := QuorumStatus{Leader: c.ActiveController()}
+	if c.obs != nil {
+		qs.Applied = c.obs.applied.Load()
+		qs.Term = c.obs.term.Load()
+		return qs
+	}
 	if c.raft == nil {
 		return qs
 	}
@@ -213,11 +229,15 @@ func (c *Controller) startCluster() {
 	if c.cfg.SessionTimeout <= 0 {
 		c.cfg.SessionTimeout = 9 * time.Second
 	}
-	cs.wg.Add(2)
+	cs.wg.Add(1)
 	go func() {
 		defer cs.wg.Done()
 		c.runHeartbeats()
 	}()
+	if c.raft == nil {
+		return // an observer takes no controller decisions
+	}
+	cs.wg.Add(1)
 	go func() {
 		defer cs.wg.Done()
 		c.runActive()
@@ -244,6 +264,8 @@ func (c *Controller) sendHeartbeat() {
 	lead := c.ActiveController()
 	switch {
 	case lead < 0:
+	case c.obs != nil:
+		c.obs.tr.sendHeartbeat(lead, hb)
 	case lead == c.cfg.NodeID:
 		c.handleHeartbeat(hb)
 	default:
@@ -544,7 +566,7 @@ func (c *Controller) alterPartition(topic string, partition, leader, leaderEpoch
 // from this broker and fence it, and waits until the image shows it leads
 // nothing (or timeout passes). Single-node mode: nothing to do.
 func (c *Controller) ControlledShutdown(timeout time.Duration) error {
-	if c.raft == nil || !c.cfg.Broker {
+	if !c.ClusterMode() || !c.cfg.Broker {
 		return nil
 	}
 	c.clus.mu.Lock()

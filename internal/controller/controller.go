@@ -50,7 +50,8 @@ type Controller struct {
 	// apply, publish. Subscribers run under mu, in log order.
 	mu    sync.Mutex
 	store *fileStore // single-node mode
-	raft  *raftNode  // cluster mode
+	raft  *raftNode  // cluster mode, quorum member
+	obs   *observer  // cluster mode, broker-only node (observer.go)
 	clus  *clusterState
 
 	// applyMu serializes applying a change, publishing the image and
@@ -65,6 +66,9 @@ type Controller struct {
 // id) if missing, and registers this node as a broker.
 func Open(cfg Config) (*Controller, error) {
 	if len(cfg.Voters) > 0 {
+		if cfg.Broker && !slices.ContainsFunc(cfg.Voters, func(v Voter) bool { return v.ID == cfg.NodeID }) {
+			return openObserver(cfg) // a broker-only node (observer.go)
+		}
 		return openRaft(cfg)
 	}
 	if cfg.Logger == nil {
@@ -123,6 +127,11 @@ func (c *Controller) Subscribe(fn func(prev, next *metadata.Image)) {
 
 // Close closes the metadata log.
 func (c *Controller) Close() error {
+	if c.obs != nil {
+		close(c.obs.closing)
+		c.stopCluster()
+		return c.obs.close()
+	}
 	if c.raft != nil {
 		c.handOver()
 		close(c.raft.closing)
@@ -139,6 +148,9 @@ func (c *Controller) Close() error {
 func (c *Controller) commit(recs []metadata.Record) error {
 	if len(recs) == 0 {
 		return nil
+	}
+	if c.obs != nil {
+		return c.obs.propose(recs, -1)
 	}
 	if c.raft != nil {
 		return c.raft.propose(recs, -1)

@@ -2,11 +2,13 @@ package controller
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"testing"
 
 	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/quillstream/quill/internal/metadata"
 )
@@ -23,8 +25,14 @@ func FuzzTransport(f *testing.F) {
 	tr.clusterID = func() string { return "c" }
 	tr.onRaft = func(*pb.Message) {}
 	tr.onBeat = func(Heartbeat) {}
+	tr.onFetch = func(fetchRequest) fetchResponse { return fetchResponse{Leader: 1} }
+	tr.onPropose = func(int32, []byte) error { return nil }
+	obs := frame(frameHello, []byte(`{"node":7,"clusterId":"c"}`))
+	f.Add(append(append([]byte{}, obs...), frame(frameFetch, []byte(`{"from":1,"waitMs":0}`))...))
+	f.Add(append(append([]byte{}, obs...), frame(framePropose, []byte(`{"node":7,"records":[]}`))...))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		tr.readLoop(bytes.NewReader(b), "fuzz")
+		tr.readLoop(readWriter{bytes.NewReader(b), io.Discard}, "fuzz")
 	})
 }
 
@@ -52,4 +60,21 @@ func FuzzDecodeSnapshot(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		metadata.DecodeSnapshot(b)
 	})
+}
+
+// FuzzFetchResponse decodes arbitrary voter answers on an observer
+// (observer.go): an error, never a panic.
+func FuzzFetchResponse(f *testing.F) {
+	e, _ := proto.Marshal(&pb.Entry{Index: proto.Uint64(3), Term: proto.Uint64(1), Data: []byte(`{"node":1}`)})
+	b, _ := json.Marshal(fetchResponse{Leader: 1, Entries: [][]byte{e}})
+	f.Add(b)
+	f.Add([]byte(`{"leader":-1,"snapshot":"AAE="}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		decodeFetchResponse(b)
+	})
+}
+
+type readWriter struct {
+	io.Reader
+	io.Writer
 }

@@ -180,6 +180,8 @@ func openRaft(cfg Config) (*Controller, error) {
 		r.node.Step(context.Background(), m)
 	}
 	r.tr.onBeat = c.handleHeartbeat
+	r.tr.onFetch = r.serveFetch   // observer.go
+	r.tr.onPropose = r.proposeFor // observer.go
 	r.tr.onLost = func(peer int32) { r.node.ReportUnreachable(uint64(peer) + 1) }
 
 	election := electionTicks

@@ -63,7 +63,11 @@ type transport struct {
 	// failed dial or write): Raft must probe and resend, since TCP may
 	// have swallowed what was written before the failure showed.
 	onLost func(peer int32)
-	voters map[int32]Voter
+	// onFetch and onPropose serve observers (broker-only nodes,
+	// observer.go); nil: connections from non-voters are refused.
+	onFetch   func(fetchRequest) fetchResponse
+	onPropose func(node int32, entry []byte) error
+	voters    map[int32]Voter
 
 	ln    net.Listener
 	peers map[int32]*peer
@@ -97,8 +101,10 @@ func newTransport(self int32, ln net.Listener, voters []Voter, log *slog.Logger)
 }
 
 func (t *transport) start() {
-	t.wg.Add(1)
-	go t.accept()
+	if t.ln != nil {
+		t.wg.Add(1)
+		go t.accept()
+	}
 	for _, p := range t.peers {
 		t.wg.Add(1)
 		go t.send(p)
@@ -107,7 +113,9 @@ func (t *transport) start() {
 
 func (t *transport) close() {
 	close(t.stop)
-	t.ln.Close()
+	if t.ln != nil {
+		t.ln.Close()
+	}
 	t.connMu.Lock()
 	for c := range t.conns {
 		c.Close()
@@ -162,6 +170,15 @@ func (t *transport) sendHeartbeat(to int32, hb Heartbeat) bool {
 	}
 	b, _ := json.Marshal(hb)
 	return t.enqueue(p, frame(frameHeartbeat, b))
+}
+
+// sendPropose queues an observer's proposal for voter to.
+func (t *transport) sendPropose(to int32, entry []byte) bool {
+	p := t.peers[to]
+	if p == nil {
+		return false
+	}
+	return t.enqueue(p, frame(framePropose, entry))
 }
 
 func (t *transport) enqueue(p *peer, f []byte) bool {
@@ -321,8 +338,11 @@ func readFrame(r *bufio.Reader) (byte, []byte, error) {
 }
 
 // readLoop reads one inbound connection: untrusted bytes (fuzz_test.go).
+// Connections from voters are one-way; an observer's connection (c is
+// also an io.Writer) carries fetch answers back.
 func (t *transport) readLoop(c io.Reader, remote string) error {
 	r := bufio.NewReaderSize(c, 64<<10)
+	w, _ := c.(io.Writer)
 	kind, b, err := readFrame(r)
 	if err != nil {
 		return err
@@ -331,7 +351,8 @@ func (t *transport) readLoop(c io.Reader, remote string) error {
 	if kind != frameHello || json.Unmarshal(b, &h) != nil {
 		return errors.New("no hello")
 	}
-	if _, ok := t.voters[h.Node]; !ok || h.Node == t.self {
+	_, voter := t.voters[h.Node]
+	if (!voter && t.onFetch == nil) || h.Node == t.self || h.Node < 0 {
 		t.logRefusal(h.Node, "refusing controller connection from a node that is not a voter", "node", h.Node, "remote", remote)
 		return errors.New("not a voter")
 	}
@@ -339,7 +360,7 @@ func (t *transport) readLoop(c io.Reader, remote string) error {
 		t.logRefusal(h.Node, "refusing controller connection from another cluster", "node", h.Node, "theirCluster", h.ClusterID, "ourCluster", mine)
 		return errors.New("cluster id mismatch")
 	}
-	if h.ClusterID != "" {
+	if h.ClusterID != "" && voter {
 		t.peersHaveCluster.Store(true)
 	}
 	for {
@@ -349,6 +370,9 @@ func (t *transport) readLoop(c io.Reader, remote string) error {
 		}
 		switch kind {
 		case frameRaft:
+			if !voter {
+				return fmt.Errorf("raft message from node %d, an observer", h.Node)
+			}
 			m := &pb.Message{}
 			if err := proto.Unmarshal(b, m); err != nil {
 				return err
@@ -366,6 +390,28 @@ func (t *transport) readLoop(c io.Reader, remote string) error {
 				return fmt.Errorf("heartbeat for node %d on a connection from node %d", hb.Node, h.Node)
 			}
 			t.onBeat(hb)
+		case frameFetch:
+			var req fetchRequest
+			if voter || w == nil || json.Unmarshal(b, &req) != nil {
+				return fmt.Errorf("bad fetch from node %d", h.Node)
+			}
+			resp, err := json.Marshal(t.onFetch(req))
+			if err != nil {
+				return err
+			}
+			if conn, ok := c.(net.Conn); ok {
+				conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			}
+			if _, err := w.Write(frame(frameFetch, resp)); err != nil {
+				return err
+			}
+		case framePropose:
+			if voter {
+				return fmt.Errorf("proposal frame from voter %d", h.Node)
+			}
+			if err := t.onPropose(h.Node, b); err != nil {
+				return err
+			}
 		default:
 			return fmt.Errorf("unknown frame kind %q", kind)
 		}

@@ -325,11 +325,7 @@ func (f *fetcher) handle(p *Partition, rp *kmsg.FetchResponseTopicPartition) err
 	if rp.ErrorCode != 0 {
 		err := kerr.ErrorForCode(rp.ErrorCode)
 		if errors.Is(err, kerr.OffsetOutOfRange) {
-			// Behind the leader's log start (retention): start over there.
-			if p.log.LogEndOffset() < rp.LogStartOffset {
-				return fmt.Errorf("follower behind the leader's log start %d: %w", rp.LogStartOffset, err)
-			}
-			return p.truncateFollower(rp.HighWatermark)
+			return f.outOfRange(p, rp) // outofrange.go
 		}
 		return err
 	}
@@ -389,6 +385,9 @@ func (p *Partition) appendFollower(b []byte) error {
 	}
 	if len(b) == 0 {
 		return nil
+	}
+	if err := p.restartInFirstBatchLocked(b, leo); err != nil { // outofrange.go
+		return err
 	}
 	if _, err := p.log.AppendFollower(b); err != nil {
 		return err

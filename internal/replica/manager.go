@@ -34,6 +34,8 @@ type Manager struct {
 	repl *replication // cluster mode (follower.go); nil: single node
 
 	syncer *qlog.GroupSyncer // fsync rounds for flush.messages=1 topics (groupsync.go)
+
+	hwc hwCheckpoints // replication-offset-checkpoint (hwcheckpoint.go)
 }
 
 // NewManager returns a manager over the logs in logs.
@@ -126,7 +128,7 @@ func (m *Manager) ensure(t *metadata.Topic, pm metadata.Partition, s Settings, l
 		p.mu.Lock()
 		err = p.loadProducers()
 		p.segments = l.NumSegments()
-		p.hw.Store(l.LogEndOffset())
+		p.hw.Store(m.initialHW(l, tp)) // hwcheckpoint.go
 		p.durable.Store(l.LogEndOffset())
 		p.mu.Unlock()
 		if err != nil {

@@ -5,7 +5,9 @@ package server
 // stable offset for read_committed), -2 earliest, -3 the record with the
 // largest timestamp (v7+, KIP-734), -4 earliest local (v8+; all of the log
 // is local). Other timestamps find the first record at or after them
-// through the time index; none, or one not yet committed, gives -1.
+// through the time index; none, or one not yet committed, gives -1. A
+// follower (ReplicaId >= 0) asking for latest gets the log end offset, as
+// in Kafka.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -32,6 +34,11 @@ func (s *Server) handleListOffsets(r *request, req *kmsg.ListOffsetsRequest) (km
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			default:
 				sp.ErrorCode = s.listOffset(r.version, req.IsolationLevel == 1, rt.Topic, &rp, &sp, t.Partitions[rp.Partition].Leader)
+				if sp.ErrorCode == 0 && req.ReplicaID >= 0 && rp.Timestamp == -1 {
+					if p := s.replicas.Get(rt.Topic, rp.Partition); p != nil {
+						sp.Offset = p.Log().LogEndOffset()
+					}
+				}
 			}
 			seen[k] = true
 			if r.version == 0 && sp.ErrorCode == 0 {

@@ -125,6 +125,9 @@ type brokerConfig struct {
 	clientOpts []kgo.Opt
 	host       string   // listener host; 127.0.0.1 when empty
 	wrap       []string // command the binary runs under (ip netns exec NS)
+	// ready reports whether the started process is up; nil: it answers
+	// ApiVersions on its client port.
+	ready func(b *Broker) error
 }
 
 // WithClientListener names the broker's client listener (its listener on
@@ -352,14 +355,19 @@ func (b *Broker) start() {
 			b.t.Fatalf("quill exited during startup (%v); args: %q", b.exitError(), b.Args())
 		default:
 		}
-		if lastErr = pingAPIVersions(b.Addr(), b.cfg.clientTLS, time.Second); lastErr == nil {
+		if b.cfg.ready != nil {
+			lastErr = b.cfg.ready(b)
+		} else {
+			lastErr = pingAPIVersions(b.Addr(), b.cfg.clientTLS, time.Second)
+		}
+		if lastErr == nil {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	b.dumpLogs()
 	b.killProcess()
-	b.t.Fatalf("quill did not answer ApiVersions on %s within %v: %v", b.Addr(), b.cfg.startTimeout, lastErr)
+	b.t.Fatalf("quill did not start on %s within %v: %v", b.Addr(), b.cfg.startTimeout, lastErr)
 }
 
 func (b *Broker) exitError() error {

@@ -3,6 +3,7 @@ package testutil
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,27 +14,54 @@ import (
 )
 
 // Cluster is N `quill server` processes on 127.0.0.1 forming one cluster:
-// every node is broker and controller (process.roles=broker,controller),
-// with a PLAINTEXT listener for clients (another with WithClientListener)
-// and a CONTROLLER listener for the Raft quorum. Timeouts are shortened so failures show within seconds.
+// by default every node is broker and controller
+// (process.roles=broker,controller); StartClusterRoles mixes in
+// controller-only and broker-only nodes. Brokers have a PLAINTEXT listener
+// for clients (another with WithClientListener), controllers a CONTROLLER
+// listener for the Raft quorum. Timeouts are shortened so failures show
+// within seconds.
 type Cluster struct {
 	t          testing.TB
-	Brokers    []*Broker // Brokers[i] is node.id i+1
+	Brokers    []*Broker // Brokers[i] is node.id i+1 (controller-only nodes too)
+	roles      []string  // roles[i]: process.roles of node i+1
 	clientOpts []kgo.Opt // WithClientListener's client options
 }
 
-// StartCluster starts n nodes and waits until each answers ApiVersions and
-// the cluster has a registered broker per node. opts apply to every node.
+// StartCluster starts n combined nodes and waits until each answers
+// ApiVersions and the cluster has a registered broker per node. opts apply
+// to every node.
 func StartCluster(t testing.TB, n int, opts ...Option) *Cluster {
 	t.Helper()
+	roles := make([]string, n)
+	for i := range roles {
+		roles[i] = "broker,controller"
+	}
+	return StartClusterRoles(t, roles, opts...)
+}
+
+// StartClusterRoles starts one node per entry of roles, node i+1 with
+// process.roles=roles[i] ("broker,controller", "controller" or
+// "broker"); the nodes with the controller role are the voters. It waits
+// until every broker is registered. A controller-only node has no client
+// listener: its Addr is not served and it is ready once its CONTROLLER
+// port accepts connections.
+func StartClusterRoles(t testing.TB, roles []string, opts ...Option) *Cluster {
+	t.Helper()
+	n := len(roles)
 	ports := make([]int, n)
 	ctrl := make([]int, n)
 	var voters []string
+	brokers := 0
 	for i := range n {
 		ports[i], ctrl[i] = FreePort(t), FreePort(t)
-		voters = append(voters, fmt.Sprintf("%d@127.0.0.1:%d", i+1, ctrl[i]))
+		if strings.Contains(roles[i], "controller") {
+			voters = append(voters, fmt.Sprintf("%d@127.0.0.1:%d", i+1, ctrl[i]))
+		}
+		if strings.Contains(roles[i], "broker") {
+			brokers++
+		}
 	}
-	c := &Cluster{t: t}
+	c := &Cluster{t: t, roles: roles}
 	var bc brokerConfig
 	for _, o := range opts {
 		o(&bc)
@@ -41,36 +69,68 @@ func StartCluster(t testing.TB, n int, opts ...Option) *Cluster {
 	c.clientOpts = bc.clientOpts
 	lname := bc.listenerName()
 	for i := range n {
-		o := append([]Option{
-			WithPort(ports[i]),
-			WithOverrides(map[string]string{
-				"node.id":                                  fmt.Sprint(i + 1),
-				"process.roles":                            "broker,controller",
-				"controller.quorum.voters":                 strings.Join(voters, ","),
-				"controller.listener.names":                "CONTROLLER",
-				"listeners":                                fmt.Sprintf("%s://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", lname, ports[i], ctrl[i]),
-				"advertised.listeners":                     fmt.Sprintf("%s://127.0.0.1:%d", lname, ports[i]),
-				"broker.heartbeat.interval.ms":             "250",
-				"broker.session.timeout.ms":                "2000",
-				"replica.lag.time.max.ms":                  "3000",
-				"offsets.topic.replication.factor":         fmt.Sprint(min(n, 3)),
-				"transaction.state.log.replication.factor": fmt.Sprint(min(n, 3)),
-				"offsets.topic.num.partitions":             "5",
-				"transaction.state.log.num.partitions":     "5",
-				"admin.listeners":                          "",
-			}),
-		}, opts...)
+		isBroker, isController := strings.Contains(roles[i], "broker"), strings.Contains(roles[i], "controller")
+		var listeners []string
+		if isBroker {
+			listeners = append(listeners, fmt.Sprintf("%s://127.0.0.1:%d", lname, ports[i]))
+		}
+		if isController {
+			listeners = append(listeners, fmt.Sprintf("CONTROLLER://127.0.0.1:%d", ctrl[i]))
+		}
+		kv := map[string]string{
+			"node.id":                                  fmt.Sprint(i + 1),
+			"process.roles":                            roles[i],
+			"controller.quorum.voters":                 strings.Join(voters, ","),
+			"controller.listener.names":                "CONTROLLER",
+			"listeners":                                strings.Join(listeners, ","),
+			"broker.heartbeat.interval.ms":             "250",
+			"broker.session.timeout.ms":                "2000",
+			"replica.lag.time.max.ms":                  "3000",
+			"offsets.topic.replication.factor":         fmt.Sprint(min(brokers, 3)),
+			"transaction.state.log.replication.factor": fmt.Sprint(min(brokers, 3)),
+			"offsets.topic.num.partitions":             "5",
+			"transaction.state.log.num.partitions":     "5",
+			"admin.listeners":                          "",
+		}
+		o := []Option{WithPort(ports[i])}
+		if isBroker {
+			kv["advertised.listeners"] = fmt.Sprintf("%s://127.0.0.1:%d", lname, ports[i])
+		} else {
+			addr := fmt.Sprintf("127.0.0.1:%d", ctrl[i])
+			o = append(o, func(bc *brokerConfig) {
+				bc.ready = func(*Broker) error {
+					conn, err := net.DialTimeout("tcp", addr, time.Second)
+					if err == nil {
+						conn.Close()
+					}
+					return err
+				}
+			})
+		}
+		o = append(append(o, WithOverrides(kv)), opts...)
 		c.Brokers = append(c.Brokers, StartBroker(t, o...))
 	}
-	c.WaitBrokers(n)
+	c.WaitBrokers(brokers)
 	return c
 }
 
-// Addrs returns every node's client address.
+// IsBroker says whether node id has the broker role.
+func (c *Cluster) IsBroker(id int32) bool {
+	return c.roles == nil || strings.Contains(c.roles[id-1], "broker")
+}
+
+// IsController says whether node id is a controller quorum voter.
+func (c *Cluster) IsController(id int32) bool {
+	return c.roles == nil || strings.Contains(c.roles[id-1], "controller")
+}
+
+// Addrs returns every broker's client address.
 func (c *Cluster) Addrs() []string {
-	out := make([]string, len(c.Brokers))
+	var out []string
 	for i, b := range c.Brokers {
-		out[i] = b.Addr()
+		if c.IsBroker(int32(i + 1)) {
+			out = append(out, b.Addr())
+		}
 	}
 	return out
 }
@@ -104,8 +164,8 @@ func (c *Cluster) Admin(t testing.TB, opts ...kgo.Opt) *kadm.Client {
 // running returns the clients' seeds of the nodes still running.
 func (c *Cluster) running() []string {
 	var out []string
-	for _, b := range c.Brokers {
-		if b.Running() {
+	for i, b := range c.Brokers {
+		if b.Running() && c.IsBroker(int32(i+1)) {
 			out = append(out, b.Addr())
 		}
 	}
