@@ -106,7 +106,7 @@ func (s *Server) handleProduce(r *request, req *kmsg.ProduceRequest) (kmsg.Respo
 	if len(acked) > 0 {
 		s.awaitReplicas(r, req, resp, acked)
 	}
-	s.produceLeaderHints(r.version, resp) // leader_hints.go
+	s.produceLeaderHints(r, resp) // leader_hints.go
 	if req.Acks == 0 {
 		if failed {
 			return nil, errors.New("acks=0 produce failed")

@@ -166,7 +166,7 @@ func (s *Server) handleFetch(r *request, req *kmsg.FetchRequest) (kmsg.Response,
 			resp.Topics = append(resp.Topics, rt)
 			frame.recs = append(frame.recs, qlog.Slice{})
 		}
-		s.fetchLeaderHints(r.version, resp) // leader_hints.go
+		s.fetchLeaderHints(r, resp) // leader_hints.go
 		return frame, nil
 	}
 }

@@ -33,8 +33,8 @@ func wantsLeaderHint(code int16) bool {
 }
 
 // produceLeaderHints adds KIP-951 hints to a Produce response (v10+).
-func (s *Server) produceLeaderHints(version int16, resp *kmsg.ProduceResponse) {
-	if version < 10 {
+func (s *Server) produceLeaderHints(r *request, resp *kmsg.ProduceResponse) {
+	if r.version < 10 {
 		return
 	}
 	img := s.ctrl.Image()
@@ -55,8 +55,12 @@ func (s *Server) produceLeaderHints(version int16, resp *kmsg.ProduceResponse) {
 	}
 	for _, id := range uniqueIDs(leaders) {
 		b := img.Brokers[id]
+		host, port, ok := r.brokerAddr(b) // the endpoint of the request's listener
+		if !ok {
+			continue
+		}
 		ep := kmsg.NewProduceResponseBroker()
-		ep.NodeID, ep.Host, ep.Port = b.ID, b.Host, b.Port
+		ep.NodeID, ep.Host, ep.Port = b.ID, host, port
 		if b.Rack != "" {
 			ep.Rack = kmsg.StringPtr(b.Rack)
 		}
@@ -66,8 +70,8 @@ func (s *Server) produceLeaderHints(version int16, resp *kmsg.ProduceResponse) {
 
 // fetchLeaderHints adds KIP-951 hints to a consumer's Fetch response
 // (v16+; topics may be named by id).
-func (s *Server) fetchLeaderHints(version int16, resp *kmsg.FetchResponse) {
-	if version < 16 {
+func (s *Server) fetchLeaderHints(r *request, resp *kmsg.FetchResponse) {
+	if r.version < 16 {
 		return
 	}
 	img := s.ctrl.Image()
@@ -91,8 +95,12 @@ func (s *Server) fetchLeaderHints(version int16, resp *kmsg.FetchResponse) {
 	}
 	for _, id := range uniqueIDs(leaders) {
 		b := img.Brokers[id]
+		host, port, ok := r.brokerAddr(b) // the endpoint of the request's listener
+		if !ok {
+			continue
+		}
 		ep := kmsg.NewFetchResponseBroker()
-		ep.NodeID, ep.Host, ep.Port = b.ID, b.Host, b.Port
+		ep.NodeID, ep.Host, ep.Port = b.ID, host, port
 		if b.Rack != "" {
 			ep.Rack = kmsg.StringPtr(b.Rack)
 		}
