@@ -292,3 +292,27 @@ func (b *broker) stillLeads(topic string, partition int32, err error) bool {
 	b.log.Info("coordinator partition not loaded: leadership moved during startup", "topic", topic, "partition", partition, "err", err)
 	return false
 }
+
+// removeStrayLogs deletes, once this broker's metadata has caught up (its
+// own registration of this run is in the image), the partition
+// directories it no longer hosts: partitions reassigned away or topics
+// deleted while it was down. Kafka does the same at startup.
+func (b *broker) removeStrayLogs(ctx context.Context) {
+	go func() {
+		for ctx.Err() == nil {
+			if err := b.ctrl.WaitReady(10 * time.Second); err == nil {
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		removed, refused := b.replicas.RemoveStray(b.ctrl.Image())
+		if refused {
+			b.log.Warn("the metadata knows none of the topics in log.dirs; not removing any partition directory (a lost or foreign metadata log?)")
+		}
+		for _, d := range removed {
+			b.log.Info("removed stray partition directory", "dir", d)
+		}
+	}()
+}

@@ -210,6 +210,7 @@ func startBroker(cfg *config.Broker, logger *slog.Logger) (*broker, error) {
 	b.cancel = cancel
 	go b.logs.RunBackground(ctx, time.Duration(cfg.LogRetentionCheckIntervalMs)*time.Millisecond, b.replicas.HighWatermark)
 	b.checkpointHighWatermarks(ctx) // cluster.go
+	b.removeStrayLogs(ctx)          // cluster.go
 	if cfg.LogCleanerEnable && cfg.LogCleanerThreads > 0 {
 		// The cleaner stays below the last stable offset: nothing of an
 		// open transaction, nothing consumers cannot read yet.

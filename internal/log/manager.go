@@ -531,3 +531,27 @@ func (m *Manager) Close() error {
 	}
 	return nil
 }
+
+// DeleteStray removes the partition directory pd, listed by
+// ExistingPartitions, unless the partition has been opened since: a stray
+// log is one whose broker is no longer among the partition's replicas (or
+// whose topic is gone). It reports whether it removed the directory.
+func (m *Manager) DeleteStray(pd PartitionDir) (bool, error) {
+	tp := TopicPartition{pd.Topic, pd.Partition}
+	pl, err := m.partitionLock(tp)
+	if err != nil {
+		return false, err
+	}
+	pl.Lock()
+	defer pl.Unlock()
+	m.mu.Lock()
+	open := m.mu.logs[tp] != nil
+	m.mu.Unlock()
+	if open {
+		return false, nil
+	}
+	if _, err := os.Stat(pd.Dir); err != nil {
+		return false, nil
+	}
+	return true, m.removeDir(filepath.Dir(pd.Dir), tp, pd.Dir)
+}
