@@ -57,7 +57,27 @@ func (b *broker) startTxn() error {
 	}
 	b.srv.SetTxnCoordinator(b.txn)
 	b.txn.Run()
+	go b.expireProducerIDs()
 	return nil
+}
+
+// expireProducerIDs drops idle producer ids from the partitions' producer
+// state every producer.id.expiration.check.interval.ms
+// (producer.id.expiration.ms).
+func (b *broker) expireProducerIDs() {
+	maxIdle := time.Duration(b.cfg.ProducerIDExpirationMs) * time.Millisecond
+	t := time.NewTicker(time.Duration(b.cfg.ProducerIDExpirationCheckIntervalMs) * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stopping:
+			return
+		case <-t.C:
+			if n := b.replicas.ExpireProducers(maxIdle); n > 0 {
+				b.log.Info("expired idle producer ids", "count", n)
+			}
+		}
+	}
 }
 
 func (b *broker) ensureTxnStateTopic() error {
