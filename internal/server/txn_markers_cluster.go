@@ -30,8 +30,8 @@ type ClusterTxnMarkers struct {
 	Ctrl   *controller.Controller
 	NodeID int32
 	Peers  BrokerCaller
-	// RetryFor bounds how long one WriteMarkers call keeps retrying;
-	// zero: 5 s.
+	// RetryFor bounds how long one WriteMarkers call keeps retrying
+	// (an attempt in flight may take up to twice that); zero: 5 s.
 	RetryFor time.Duration
 }
 
@@ -58,6 +58,10 @@ func (c *ClusterTxnMarkers) WriteMarkers(ctx context.Context, markers []txn.Mark
 		retryFor = 5 * time.Second
 	}
 	deadline := time.Now().Add(retryFor)
+	// A call or a replication wait in flight may run past the retry
+	// budget, but not much: the transaction's lock is held meanwhile.
+	ctx, cancel := context.WithTimeout(ctx, 2*retryFor)
+	defer cancel()
 	backoff := 50 * time.Millisecond
 	for {
 		pending = c.attempt(ctx, markers, pending, errs)
