@@ -42,9 +42,21 @@ type TxnStore struct {
 
 var _ txn.Store = (*TxnStore)(nil)
 
-// Append writes records as one batch.
+// Append writes records as one batch and, in a cluster, waits until the
+// ISR has it (acks=all, as Kafka's coordinator appends): a coordinator
+// acts on its state only once a failover cannot lose it. A broker that no
+// longer leads the partition gets NOT_LEADER_OR_FOLLOWER.
 func (t *TxnStore) Append(ctx context.Context, partition int32, recs []txn.Record) error {
-	return t.log().append(partition, recs)
+	part := t.Replicas.Get(TxnStateTopic, partition)
+	if part != nil && !part.IsLeader() {
+		return fmt.Errorf("%s-%d: %w", TxnStateTopic, partition, kerr.NotLeaderForPartition)
+	}
+	if err := t.log().append(partition, recs); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, markerReplicationTimeout)
+	defer cancel()
+	return part.WaitHighWatermark(ctx, part.Log().LogEndOffset(), part.Settings().MinInsyncReplicas)
 }
 
 // Replay reads every record of the partition from its log start; control

@@ -92,7 +92,7 @@ func bounce(t *testing.T, c *testutil.Cluster, id int32) {
 // readCommittedCluster consumes topic from the start with read_committed
 // until want records arrived (bounded), then a little longer to catch
 // records beyond want.
-func readCommittedCluster(t *testing.T, c *testutil.Cluster, topic string, want int, timeout time.Duration) []*kgo.Record {
+func readCommittedCluster(t *testing.T, c *testutil.Cluster, topic string, want int, timeout time.Duration, dump func()) []*kgo.Record {
 	t.Helper()
 	cl := c.Client(t,
 		kgo.ConsumeTopics(topic),
@@ -105,6 +105,9 @@ func readCommittedCluster(t *testing.T, c *testutil.Cluster, topic string, want 
 	for len(out) < want {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
+			if dump != nil {
+				dump()
+			}
 			t.Fatalf("read_committed %s: %d of %d records before the timeout", topic, len(out), want)
 		}
 		out = append(out, fs.Records()...)
@@ -114,6 +117,54 @@ func readCommittedCluster(t *testing.T, c *testutil.Cluster, topic string, want 
 		out = append(out, cl.PollFetches(extra).Records()...)
 	}
 	return out
+}
+
+// dumpTxnState logs the LSO and high watermark of the topics' partitions,
+// their producers, and the transactions, for a failure's diagnosis.
+func dumpTxnState(t *testing.T, c *testutil.Cluster, topics ...string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.RetryTimeout(5*time.Second))
+	if err != nil {
+		t.Logf("dump: %v", err)
+		return
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	stable, _ := adm.ListCommittedOffsets(ctx, topics...)
+	end, _ := adm.ListEndOffsets(ctx, topics...)
+	for _, topic := range topics {
+		for p := int32(0); ; p++ {
+			s, ok := stable.Lookup(topic, p)
+			if !ok {
+				break
+			}
+			e, _ := end.Lookup(topic, p)
+			t.Logf("%s-%d: LSO %d (%v), HW %d (%v)", topic, p, s.Offset, s.Err, e.Offset, e.Err)
+		}
+	}
+	set := kadm.TopicsSet{}
+	for _, topic := range topics {
+		for p := int32(0); p < 4; p++ {
+			set.Add(topic, p)
+		}
+	}
+	if dp, err := adm.DescribeProducers(ctx, set); err == nil {
+		dp.EachPartition(func(p kadm.DescribedProducersPartition) {
+			for _, ap := range p.ActiveProducers {
+				if ap.CurrentTxnStartOffset >= 0 {
+					t.Logf("%s-%d: producer %d epoch %d has a transaction open at %d", p.Topic, p.Partition, ap.ProducerID, ap.ProducerEpoch, ap.CurrentTxnStartOffset)
+				}
+			}
+		})
+	}
+	if lt, err := adm.ListTransactions(ctx, nil, nil); err == nil {
+		d, _ := adm.DescribeTransactions(ctx, lt.TransactionalIDs()...)
+		for id, dt := range d {
+			t.Logf("transaction %s: %s pid %d epoch %d partitions %v (%v)", id, dt.State, dt.ProducerID, dt.ProducerEpoch, dt.Topics, dt.Err)
+		}
+	}
 }
 
 // checkExactlyOnce asserts that values 0..n-1 each appear once in got.
@@ -199,6 +250,7 @@ func TestTxnClusterFailover(t *testing.T) {
 		for i, w := range all {
 			t.Logf("worker %d (%s): committed %d\nstderr:\n%s", i, strings.Join(w.cmd.Args[2:], " "), w.committed(), w.stderr())
 		}
+		dumpTxnState(t, c, in, mid, out)
 	}
 	// One fault per step, each at a higher progress mark.
 	faults := []struct {
@@ -232,7 +284,7 @@ func TestTxnClusterFailover(t *testing.T) {
 		waitFullISR(t, c, in, mid, out, "__transaction_state", "__consumer_offsets")
 	}
 	for _, topic := range []string{out, mid} {
-		checkExactlyOnce(t, topic, readCommittedCluster(t, c, topic, n, 120*time.Second), n, dump)
+		checkExactlyOnce(t, topic, readCommittedCluster(t, c, topic, n, 120*time.Second, dump), n, dump)
 	}
 }
 
@@ -391,7 +443,7 @@ func TestTxnClusterTimeoutAbort(t *testing.T) {
 		return ok, strings.Join(state, ", ")
 	})
 	c.Node(coord).Start()
-	got := readCommittedCluster(t, c, topic, parts, 60*time.Second)
+	got := readCommittedCluster(t, c, topic, parts, 60*time.Second, func() { dumpTxnState(t, c, topic) })
 	for _, r := range got {
 		if string(r.Value) != "before" {
 			t.Fatalf("read_committed returned %q of the aborted transaction", r.Value)
