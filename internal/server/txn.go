@@ -89,6 +89,9 @@ func (t *TxnMarkers) WriteMarker(ctx context.Context, m txn.Marker) error {
 		}
 		return fmt.Errorf("%s-%d: %w", m.Topic, m.Partition, kerr.NotLeaderForPartition)
 	}
+	if !part.IsLeader() {
+		return fmt.Errorf("%s-%d: %w", m.Topic, m.Partition, kerr.NotLeaderForPartition)
+	}
 	off, err := part.AppendMarker(m.ProducerID, m.ProducerEpoch, m.Commit, m.CoordinatorEpoch)
 	if errors.Is(err, kerr.InvalidProducerEpoch) {
 		// The partition saw a newer epoch of the producer: this
