@@ -14,9 +14,12 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/quillstream/quill/internal/group"
+	"github.com/quillstream/quill/internal/record"
 	"github.com/quillstream/quill/internal/testutil"
 	"github.com/quillstream/quill/internal/txn"
 )
@@ -459,4 +462,103 @@ func TestTxnClusterTimeoutAbort(t *testing.T) {
 	if dt := d[txnID]; dt.State != "CompleteAbort" || dt.ProducerEpoch != 1 {
 		t.Fatalf("after timeout: %+v (want CompleteAbort, epoch bumped to 1)", dt)
 	}
+}
+
+// TestTxnClusterVerification: KIP-890 part 1 across brokers. A partition
+// leader that is not the producer's transaction coordinator asks the
+// coordinator's broker (AddPartitionsToTxn v4, VerifyOnly) before the
+// producer's first transactional batch: a partition not added to the
+// transaction is refused (TRANSACTION_ABORTABLE for Produce v11,
+// INVALID_TXN_STATE before), one added is accepted, the commit's marker
+// reaches the remote leader (the LSO moves to the high watermark), and a
+// late batch of the ended transaction is refused again.
+func TestTxnClusterVerification(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test skipped in -short mode")
+	}
+	c := testutil.StartCluster(t, 3, testutil.WithOverrides(txnClusterOverrides))
+	topic := topicName(t)
+	createClusterTopic(t, c.Admin(t), topic, 3, 3, nil)
+	waitFullISR(t, c, topic, "__transaction_state")
+	txnID := topic + "-txn"
+	coord := txnCoordinator(t, c, txnID)
+	part := int32(-1)
+	var leader int32
+	for p := range int32(3) {
+		if l := leaderOf(t, c, topic, p); l != coord {
+			part, leader = p, l
+			break
+		}
+	}
+	if part < 0 {
+		t.Fatalf("every partition of %s is led by the coordinator %d", topic, coord)
+	}
+	t.Logf("coordinator %d, %s-%d led by %d", coord, topic, part, leader)
+	cc := testutil.DialRaw(t, c.Node(coord).Addr())
+	lc := testutil.DialRaw(t, c.Node(leader).Addr())
+
+	var ipr *kmsg.InitProducerIDResponse
+	testutil.WaitFor(t, 30*time.Second, "InitProducerId", func() (bool, string) {
+		ip := kmsg.NewPtrInitProducerIDRequest()
+		ip.SetVersion(4)
+		ip.TransactionalID, ip.TransactionTimeoutMillis = &txnID, 60000
+		ip.ProducerID, ip.ProducerEpoch = -1, -1
+		ipr = cc.Request(ip).(*kmsg.InitProducerIDResponse)
+		return ipr.ErrorCode == 0, fmt.Sprint(kerr.ErrorForCode(ipr.ErrorCode))
+	})
+	pid, epoch := ipr.ProducerID, ipr.ProducerEpoch
+	produce := func(version int16, seq int32) int16 {
+		t.Helper()
+		batch, err := record.Build(record.BatchSpec{
+			Attributes: record.AttrTransactional, BaseTimestamp: time.Now().UnixMilli(),
+			ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq,
+		}, []record.Record{{Value: []byte("x")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := kmsg.NewPtrProduceRequest()
+		req.SetVersion(version)
+		req.TransactionID, req.Acks, req.TimeoutMillis = &txnID, -1, 10000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Partition, rp.Records = part, batch
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		return lc.Request(req).(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode
+	}
+	// want polls past the retriable NOT_ENOUGH_REPLICAS (coordinator busy).
+	want := func(what string, version int16, seq int32, code int16) {
+		t.Helper()
+		testutil.WaitFor(t, 30*time.Second, what, func() (bool, string) {
+			got := produce(version, seq)
+			return got == code, fmt.Sprintf("got %v", kerr.ErrorForCode(got))
+		})
+	}
+	want("Produce v11 outside the transaction refused", 11, 0, kerr.TransactionAbortable.Code)
+	want("Produce v9 outside the transaction refused", 9, 0, kerr.InvalidTxnState.Code)
+
+	ap := kmsg.NewPtrAddPartitionsToTxnRequest()
+	ap.SetVersion(3)
+	ap.TransactionalID, ap.ProducerID, ap.ProducerEpoch = txnID, pid, epoch
+	apt := kmsg.NewAddPartitionsToTxnRequestTopic()
+	apt.Topic, apt.Partitions = topic, []int32{part}
+	ap.Topics = append(ap.Topics, apt)
+	if code := cc.Request(ap).(*kmsg.AddPartitionsToTxnResponse).Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("AddPartitionsToTxn: %v", kerr.ErrorForCode(code))
+	}
+	want("Produce in the transaction accepted", 11, 0, 0)
+
+	end := kmsg.NewPtrEndTxnRequest()
+	end.SetVersion(3)
+	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = txnID, pid, epoch, true
+	if code := cc.Request(end).(*kmsg.EndTxnResponse).ErrorCode; code != 0 {
+		t.Fatalf("EndTxn: %v", kerr.ErrorForCode(code))
+	}
+	adm := c.Admin(t)
+	testutil.WaitFor(t, 30*time.Second, "the commit marker on the remote leader", func() (bool, string) {
+		stable, hw := lso(t, adm, topic, part)
+		return stable == hw && hw == 2, fmt.Sprintf("LSO %d, HW %d", stable, hw)
+	})
+	want("a late batch of the ended transaction refused", 11, 1, kerr.TransactionAbortable.Code)
 }
