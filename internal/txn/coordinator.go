@@ -322,13 +322,16 @@ func (c *Coordinator) Load(partition int32, coordinatorEpoch int32) error {
 	return nil
 }
 
-// Unload gives up a partition (leadership lost).
+// Unload gives up a partition (leadership lost). It does not wait for
+// transactions busy writing markers (it is called from metadata updates):
+// they are out of the coordinator's maps at once and marked dead when
+// their lock is free.
 func (c *Coordinator) Unload(partition int32) {
 	c.mu.Lock()
 	old := c.dropPartitionLocked(partition)
 	delete(c.parts, partition)
 	c.mu.Unlock()
-	markDead(old)
+	go markDead(old)
 }
 
 // dropPartitionLocked forgets the partition's transactions and returns
