@@ -25,7 +25,7 @@ func (b *broker) startTxn() error {
 		// coordinators, over the inter-broker client.
 		peers := server.NewPeers(b.ctrl, b.cfg.NodeID)
 		b.srv.SetPeers(peers)
-		markers = &server.ClusterTxnMarkers{Local: local, Ctrl: b.ctrl, NodeID: b.cfg.NodeID, Peers: peers}
+		markers = &server.ClusterTxnMarkers{Local: local, Image: b.ctrl.Image, NodeID: b.cfg.NodeID, Peers: peers}
 	}
 	b.txn = txn.New(txnConfig(b.cfg), txn.Deps{
 		Store:   &server.TxnStore{Replicas: b.replicas},

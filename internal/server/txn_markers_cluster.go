@@ -20,14 +20,16 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/quillstream/quill/internal/controller"
+	"github.com/quillstream/quill/internal/metadata"
 	"github.com/quillstream/quill/internal/txn"
 )
 
 // ClusterTxnMarkers is the cluster's txn.MarkerWriter.
 type ClusterTxnMarkers struct {
-	Local  *TxnMarkers // appends to partitions this broker leads
-	Ctrl   *controller.Controller
+	// Local appends to partitions this broker leads.
+	Local txn.MarkerWriter
+	// Image is the current metadata image (the controller's).
+	Image  func() *metadata.Image
 	NodeID int32
 	Peers  BrokerCaller
 	// RetryFor bounds how long one WriteMarkers call keeps retrying
@@ -80,7 +82,7 @@ func (c *ClusterTxnMarkers) WriteMarkers(ctx context.Context, markers []txn.Mark
 // attempt writes the markers at indexes idx once, routed by the current
 // metadata image, and returns the indexes still to retry.
 func (c *ClusterTxnMarkers) attempt(ctx context.Context, markers []txn.Marker, idx []int, errs []error) []int {
-	img := c.Ctrl.Image()
+	img := c.Image()
 	byLeader := map[int32][]int{}
 	var retry []int
 	for _, i := range idx {
@@ -185,7 +187,7 @@ func (c *ClusterTxnMarkers) send(ctx context.Context, leader int32, markers []tx
 			}
 		}
 	}
-	img := c.Ctrl.Image()
+	img := c.Image()
 	var failed []int
 	for _, i := range is {
 		m := markers[i]
