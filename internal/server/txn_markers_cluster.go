@@ -2,8 +2,9 @@ package server
 
 // Transaction markers in a cluster: the coordinator's markers go to each
 // partition's current leader, local ones appended here and the others sent
-// as WriteTxnMarkers v1, one request per destination broker (Kafka's
-// TransactionMarkerChannelManager). NOT_LEADER_OR_FOLLOWER, network errors,
+// as WriteTxnMarkers v1 through a queue per destination broker: one
+// request in flight per broker, carrying every transaction's markers queued
+// meanwhile (Kafka's TransactionMarkerChannelManager). NOT_LEADER_OR_FOLLOWER, network errors,
 // UNKNOWN_TOPIC_OR_PARTITION for a partition that still exists and the
 // like are retried with a fresh metadata image for a bounded time; markers
 // for partitions that no longer exist are dropped. What is still unwritten
@@ -14,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -35,6 +37,9 @@ type ClusterTxnMarkers struct {
 	// RetryFor bounds how long one WriteMarkers call keeps retrying
 	// (an attempt in flight may take up to twice that); zero: 5 s.
 	RetryFor time.Duration
+
+	mu     sync.Mutex
+	queues map[int32]*markerQueue // per destination broker; guarded by mu
 }
 
 var _ txn.BatchMarkerWriter = (*ClusterTxnMarkers)(nil)
@@ -132,46 +137,141 @@ type markerKey struct {
 	coordEpoch int32
 }
 
-// send writes the markers at is with one WriteTxnMarkers v1 request to
-// leader and returns the indexes that failed (errs set). Each goroutine of
-// attempt owns its own indexes of errs.
+// markerJob is one caller's markers for one broker, waiting in its queue.
+// The sender sets errs and closes done; the caller reads errs only after.
+type markerJob struct {
+	markers []txn.Marker
+	errs    []error
+	done    chan struct{}
+}
+
+// markerQueue holds the jobs for one destination broker. One request is in
+// flight per broker; jobs queued meanwhile (any transaction's) go out
+// together in the next one, as Kafka's TransactionMarkerChannelManager
+// batches per destination.
+type markerQueue struct {
+	mu      sync.Mutex
+	pending []*markerJob // guarded by mu
+	running bool         // a sender goroutine drains pending; guarded by mu
+}
+
+// send writes the markers at is to leader through its queue and returns
+// the indexes that failed (errs set). Each goroutine of attempt owns its
+// own indexes of errs.
 func (c *ClusterTxnMarkers) send(ctx context.Context, leader int32, markers []txn.Marker, is []int, errs []error) []int {
+	job := &markerJob{done: make(chan struct{})}
+	for _, i := range is {
+		job.markers = append(job.markers, markers[i])
+	}
+	c.queueFor(leader).add(c, leader, job)
+	select {
+	case <-job.done:
+	case <-ctx.Done():
+		for _, i := range is {
+			errs[i] = fmt.Errorf("WriteTxnMarkers to broker %d: %w", leader, ctx.Err())
+		}
+		return is
+	}
+	var failed []int
+	for j, i := range is {
+		if errs[i] = job.errs[j]; errs[i] != nil {
+			failed = append(failed, i)
+		}
+	}
+	return failed
+}
+
+func (c *ClusterTxnMarkers) queueFor(node int32) *markerQueue {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.queues == nil {
+		c.queues = map[int32]*markerQueue{}
+	}
+	q := c.queues[node]
+	if q == nil {
+		q = &markerQueue{}
+		c.queues[node] = q
+	}
+	return q
+}
+
+// add queues job and starts a sender if none runs.
+func (q *markerQueue) add(c *ClusterTxnMarkers, node int32, job *markerJob) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.pending = append(q.pending, job)
+	if !q.running {
+		q.running = true
+		go q.drain(c, node)
+	}
+}
+
+// drain sends the queued jobs, a batch per request, until none is left.
+func (q *markerQueue) drain(c *ClusterTxnMarkers, node int32) {
+	for {
+		q.mu.Lock()
+		jobs := q.pending
+		q.pending = nil
+		if len(jobs) == 0 {
+			q.running = false
+			q.mu.Unlock()
+			return
+		}
+		q.mu.Unlock()
+		c.sendJobs(node, jobs)
+	}
+}
+
+// markerCallTimeout bounds one WriteTxnMarkers request (the leader waits
+// for its ISR before answering).
+const markerCallTimeout = 20 * time.Second
+
+// sendJobs writes the jobs' markers with one WriteTxnMarkers v1 request to
+// node and completes every job.
+func (c *ClusterTxnMarkers) sendJobs(node int32, jobs []*markerJob) {
 	req := kmsg.NewPtrWriteTxnMarkersRequest()
 	req.SetVersion(1)
 	slots := map[markerKey]int{}
-	for _, i := range is {
-		m := markers[i]
-		k := markerKey{m.ProducerID, m.ProducerEpoch, m.Commit, m.CoordinatorEpoch}
-		mi, ok := slots[k]
-		if !ok {
-			rm := kmsg.NewWriteTxnMarkersRequestMarker()
-			rm.ProducerID, rm.ProducerEpoch, rm.Committed, rm.CoordinatorEpoch = m.ProducerID, m.ProducerEpoch, m.Commit, m.CoordinatorEpoch
-			req.Markers = append(req.Markers, rm)
-			mi = len(req.Markers) - 1
-			slots[k] = mi
-		}
-		rm := &req.Markers[mi]
-		ti := -1
-		for j := range rm.Topics {
-			if rm.Topics[j].Topic == m.Topic {
-				ti = j
-				break
+	for _, job := range jobs {
+		job.errs = make([]error, len(job.markers))
+		for _, m := range job.markers {
+			k := markerKey{m.ProducerID, m.ProducerEpoch, m.Commit, m.CoordinatorEpoch}
+			mi, ok := slots[k]
+			if !ok {
+				rm := kmsg.NewWriteTxnMarkersRequestMarker()
+				rm.ProducerID, rm.ProducerEpoch, rm.Committed, rm.CoordinatorEpoch = m.ProducerID, m.ProducerEpoch, m.Commit, m.CoordinatorEpoch
+				req.Markers = append(req.Markers, rm)
+				mi = len(req.Markers) - 1
+				slots[k] = mi
+			}
+			rm := &req.Markers[mi]
+			ti := slices.IndexFunc(rm.Topics, func(t kmsg.WriteTxnMarkersRequestMarkerTopic) bool { return t.Topic == m.Topic })
+			if ti < 0 {
+				rt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+				rt.Topic = m.Topic
+				rm.Topics = append(rm.Topics, rt)
+				ti = len(rm.Topics) - 1
+			}
+			if !slices.Contains(rm.Topics[ti].Partitions, m.Partition) {
+				rm.Topics[ti].Partitions = append(rm.Topics[ti].Partitions, m.Partition)
 			}
 		}
-		if ti < 0 {
-			rt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
-			rt.Topic = m.Topic
-			rm.Topics = append(rm.Topics, rt)
-			ti = len(rm.Topics) - 1
-		}
-		rm.Topics[ti].Partitions = append(rm.Topics[ti].Partitions, m.Partition)
 	}
-	kresp, err := c.Peers.Call(ctx, leader, req)
-	if err != nil {
-		for _, i := range is {
-			errs[i] = fmt.Errorf("WriteTxnMarkers to broker %d: %w", leader, err)
+	defer func() {
+		for _, job := range jobs {
+			close(job.done)
 		}
-		return is
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), markerCallTimeout)
+	defer cancel()
+	kresp, err := c.Peers.Call(ctx, node, req)
+	if err != nil {
+		for _, job := range jobs {
+			for j := range job.errs {
+				job.errs[j] = fmt.Errorf("WriteTxnMarkers to broker %d: %w", node, err)
+			}
+		}
+		return
 	}
 	resp := kresp.(*kmsg.WriteTxnMarkersResponse)
 	type pkey struct {
@@ -188,22 +288,19 @@ func (c *ClusterTxnMarkers) send(ctx context.Context, leader int32, markers []tx
 		}
 	}
 	img := c.Image()
-	var failed []int
-	for _, i := range is {
-		m := markers[i]
-		code, ok := codes[pkey{m.ProducerID, m.Topic, m.Partition}]
-		if !ok {
-			errs[i] = fmt.Errorf("WriteTxnMarkers to broker %d: no answer for %s-%d", leader, m.Topic, m.Partition)
-			failed = append(failed, i)
-			continue
-		}
-		errs[i] = markerOutcome(code, img.Topics[m.Topic] != nil && int(m.Partition) < len(img.Topics[m.Topic].Partitions))
-		if errs[i] != nil {
-			errs[i] = fmt.Errorf("WriteTxnMarkers to broker %d, %s-%d: %w", leader, m.Topic, m.Partition, errs[i])
-			failed = append(failed, i)
+	for _, job := range jobs {
+		for j, m := range job.markers {
+			code, ok := codes[pkey{m.ProducerID, m.Topic, m.Partition}]
+			if !ok {
+				job.errs[j] = fmt.Errorf("WriteTxnMarkers to broker %d: no answer for %s-%d", node, m.Topic, m.Partition)
+				continue
+			}
+			t := img.Topics[m.Topic]
+			if err := markerOutcome(code, t != nil && int(m.Partition) < len(t.Partitions)); err != nil {
+				job.errs[j] = fmt.Errorf("WriteTxnMarkers to broker %d, %s-%d: %w", node, m.Topic, m.Partition, err)
+			}
 		}
 	}
-	return failed
 }
 
 // markerOutcome maps a partition's WriteTxnMarkers error code: nil when

@@ -118,3 +118,84 @@ func TestClusterTxnMarkers(t *testing.T) {
 		t.Fatalf("broker 3 down: %v", errs)
 	}
 }
+
+// blockingBrokers holds every call until release is closed, counting
+// calls and markers per call.
+type blockingBrokers struct {
+	fakeBrokers
+	entered chan struct{}
+	release chan struct{}
+	sizes   []int
+}
+
+func (b *blockingBrokers) Call(ctx context.Context, node int32, req kmsg.Request) (kmsg.Response, error) {
+	n := 0
+	for _, m := range req.(*kmsg.WriteTxnMarkersRequest).Markers {
+		for _, t := range m.Topics {
+			n += len(t.Partitions)
+		}
+	}
+	b.mu.Lock()
+	b.sizes = append(b.sizes, n)
+	b.mu.Unlock()
+	select {
+	case b.entered <- struct{}{}:
+	default:
+	}
+	<-b.release
+	return b.fakeBrokers.Call(ctx, node, req)
+}
+
+// While a request to a broker is in flight, the markers of other
+// transactions for that broker queue up and go out together in the next
+// request.
+func TestClusterTxnMarkersBatchAcrossTransactions(t *testing.T) {
+	img := imageWith(2, 2, 2)
+	bb := &blockingBrokers{
+		fakeBrokers: fakeBrokers{calls: map[int32]int{}, down: map[int32]bool{}, code: func(int32, string, int32) int16 { return 0 }},
+		entered:     make(chan struct{}, 1),
+		release:     make(chan struct{}),
+	}
+	cm := &ClusterTxnMarkers{Local: &localMarkers{}, NodeID: 1, Peers: bb, RetryFor: 10 * time.Second,
+		Image: func() *metadata.Image { return img }}
+	marker := func(pid int64, p int32) []txn.Marker {
+		return []txn.Marker{{TP: txn.TP{Topic: "t", Partition: p}, ProducerID: pid, ProducerEpoch: 0, Commit: true}}
+	}
+	var wg sync.WaitGroup
+	results := make([][]error, 3)
+	run := func(i int, pid int64) {
+		defer wg.Done()
+		results[i] = cm.WriteMarkers(context.Background(), marker(pid, int32(i)))
+	}
+	wg.Add(1)
+	go run(0, 10)
+	<-bb.entered // the first request is in flight
+	wg.Add(2)
+	go run(1, 11)
+	go run(2, 12)
+	// Wait until both are queued behind the first request.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		q := cm.queueFor(2)
+		q.mu.Lock()
+		n := len(q.pending)
+		q.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d jobs queued", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(bb.release)
+	wg.Wait()
+	for i, errs := range results {
+		if errs[0] != nil {
+			t.Fatalf("transaction %d: %v", i, errs[0])
+		}
+	}
+	if !slices.Equal(bb.sizes, []int{1, 2}) {
+		t.Fatalf("markers per request %v, want [1 2]", bb.sizes)
+	}
+}
