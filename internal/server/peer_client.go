@@ -225,6 +225,9 @@ func readPeerResponse(r io.Reader, req kmsg.Request, corr int32) (kmsg.Response,
 			body = rest[sz:]
 		}
 	}
+	if err := validatePeerResponse(req.Key(), req.GetVersion(), body); err != nil {
+		return nil, err
+	}
 	if err := resp.ReadFrom(body); err != nil {
 		return nil, err
 	}

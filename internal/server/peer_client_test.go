@@ -100,3 +100,38 @@ func FuzzReadPeerResponse(f *testing.F) {
 		}
 	})
 }
+
+// Real responses pass the structural check; a huge tag count (which
+// kmsg would loop over) is refused.
+func TestReadPeerResponseValidates(t *testing.T) {
+	add := kmsg.NewPtrAddPartitionsToTxnResponse()
+	add.SetVersion(4)
+	tx := kmsg.NewAddPartitionsToTxnResponseTransaction()
+	tx.TransactionalID = "tx"
+	tt := kmsg.NewAddPartitionsToTxnResponseTransactionTopic()
+	tt.Topic = "t"
+	tp := kmsg.NewAddPartitionsToTxnResponseTransactionTopicPartition()
+	tp.Partition, tp.ErrorCode = 2, 48
+	tt.Partitions = append(tt.Partitions, tp)
+	tx.Topics = append(tx.Topics, tt)
+	add.Transactions = append(add.Transactions, tx)
+	req := kmsg.NewPtrAddPartitionsToTxnRequest()
+	req.SetVersion(4)
+	resp, err := readPeerResponse(bytes.NewReader(frame(add, 1)), req, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.(*kmsg.AddPartitionsToTxnResponse); verifyAnswer(got, "tx", "t", 2) == nil {
+		t.Fatalf("decoded %+v", got)
+	}
+	wreq := kmsg.NewPtrWriteTxnMarkersRequest()
+	wreq.SetVersion(1)
+	if _, err := readPeerResponse(bytes.NewReader(frame(markersResp(0), 1)), wreq, 1); err != nil {
+		t.Fatal(err)
+	}
+	// No markers, then a top-level tag count of 2^32-1.
+	bad := []byte{0, 0, 0, 11, 0, 0, 0, 1, 0, 1, 0xff, 0xff, 0xff, 0xff, 0x0f}
+	if _, err := readPeerResponse(bytes.NewReader(bad), wreq, 1); err == nil {
+		t.Fatal("huge tag count accepted")
+	}
+}
