@@ -92,7 +92,9 @@ func (b *broker) enableReplication() error {
 	}
 	b.bootstrapScramUser(sec)
 	ctrl := b.ctrl
-	dialer := &interbroker.Dialer{NodeID: b.cfg.NodeID, Image: ctrl.Image, Security: sec}
+	dialer := &interbroker.Dialer{NodeID: b.cfg.NodeID, Image: ctrl.Image, Security: sec,
+		CheckResponse: server.ValidatePeerResponse}
+	b.peerDialer = dialer
 	b.replicas.EnableReplication(replica.ReplicationConfig{
 		LagTimeMax:       time.Duration(b.cfg.ReplicaLagTimeMaxMs) * time.Millisecond,
 		FetchWaitMax:     time.Duration(b.cfg.ReplicaFetchWaitMaxMs) * time.Millisecond,

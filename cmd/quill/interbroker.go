@@ -2,16 +2,22 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/quillstream/quill/internal/auth"
 	"github.com/quillstream/quill/internal/config"
 	"github.com/quillstream/quill/internal/controller"
 	"github.com/quillstream/quill/internal/interbroker"
 	"github.com/quillstream/quill/internal/metadata"
+	"github.com/quillstream/quill/internal/server"
 )
 
 // Inter-broker security (docs/security.md, "Inter-broker security"):
@@ -118,3 +124,44 @@ func scramMatches(mech, password string, c metadata.ScramCredential) bool {
 	want, err := auth.ScramFromSaltedPassword(mech, c.Salt, salted, c.Iterations)
 	return err == nil && bytes.Equal(want.StoredKey, c.StoredKey)
 }
+
+// newPeers returns the inter-broker client of the transaction coordinator
+// and partition leaders (markers, KIP-890 verification): connections to
+// each broker's endpoint of the inter-broker listener, authenticated like
+// the followers' (enableReplication set peerDialer).
+func (b *broker) newPeers() *server.Peers {
+	d := b.peerDialer
+	return &server.Peers{
+		ClientID: fmt.Sprintf("quill-broker-%d", b.cfg.NodeID),
+		Addr: func(id int32) (string, bool) {
+			br := b.ctrl.Image().Brokers[id]
+			if br == nil {
+				return "", false
+			}
+			host, port, ok := br.Endpoint(d.Security.Listener)
+			return net.JoinHostPort(host, strconv.Itoa(int(port))), ok
+		},
+		Dial: func(ctx context.Context, addr string) (server.PeerConn, error) {
+			c, err := d.DialAddr(ctx, addr)
+			if err != nil {
+				return nil, err
+			}
+			return peerConn{c}, nil
+		},
+	}
+}
+
+// peerConn adapts an interbroker.Conn to server.PeerConn.
+type peerConn struct{ c *interbroker.Conn }
+
+func (p peerConn) Do(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(30 * time.Second)
+	}
+	stop := context.AfterFunc(ctx, func() { p.c.Close() })
+	defer stop()
+	return p.c.Do(req, deadline)
+}
+
+func (p peerConn) Close() error { return p.c.Close() }

@@ -17,6 +17,7 @@ import (
 	"github.com/quillstream/quill/internal/config"
 	"github.com/quillstream/quill/internal/controller"
 	"github.com/quillstream/quill/internal/group"
+	"github.com/quillstream/quill/internal/interbroker"
 	qlog "github.com/quillstream/quill/internal/log"
 	"github.com/quillstream/quill/internal/metadata"
 	"github.com/quillstream/quill/internal/replica"
@@ -87,6 +88,10 @@ type broker struct {
 	admin    adminServer
 	cancel   context.CancelFunc
 	stopping chan struct{} // closed when stop starts (cluster.go)
+	// peerDialer connects to other brokers' inter-broker listener
+	// (cluster mode; set by enableReplication, used by followers and
+	// the transaction coordinator's markers and verifications).
+	peerDialer *interbroker.Dialer
 }
 
 func runServer(cfg *config.Broker, logger *slog.Logger) error {

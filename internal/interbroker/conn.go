@@ -48,6 +48,9 @@ type Conn struct {
 	// re-authenticates before the next request after reauthAt.
 	reauth   func(deadline time.Time) error
 	reauthAt time.Time
+	// check, when set (Dialer.CheckResponse), vets a response body
+	// before kmsg decodes it.
+	check func(key, version int16, body []byte) error
 }
 
 // Close closes the connection.
@@ -77,13 +80,19 @@ func (c *Conn) do(req kmsg.Request, deadline time.Time) (kmsg.Response, error) {
 	if _, err := c.nc.Write(buf); err != nil {
 		return nil, err
 	}
-	return readResponse(c.r, req, c.corr)
+	return readResponseChecked(c.r, req, c.corr, c.check)
 }
 
 // readResponse reads one response frame for req from r: size, correlation
 // id, the header's tagged fields (flexible versions, except ApiVersions,
 // whose response header is always v0), then the body.
 func readResponse(r io.Reader, req kmsg.Request, corr int32) (kmsg.Response, error) {
+	return readResponseChecked(r, req, corr, nil)
+}
+
+// readResponseChecked is readResponse with check (if not nil) run on the
+// body, after the header's tags, before kmsg decodes it.
+func readResponseChecked(r io.Reader, req kmsg.Request, corr int32, check func(key, version int16, body []byte) error) (kmsg.Response, error) {
 	var hdr [8]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, err
@@ -104,6 +113,11 @@ func readResponse(r io.Reader, req kmsg.Request, corr int32) (kmsg.Response, err
 	if resp.IsFlexible() && req.Key() != 18 {
 		var err error
 		if body, err = skipTags(body); err != nil {
+			return nil, err
+		}
+	}
+	if check != nil {
+		if err := check(req.Key(), req.GetVersion(), body); err != nil {
 			return nil, err
 		}
 	}

@@ -167,6 +167,10 @@ type Dialer struct {
 	Security Security
 	// Timeout bounds the dial and the TLS and SASL handshakes; 0: 10 s.
 	Timeout time.Duration
+	// CheckResponse, when set, vets every response body before kmsg
+	// decodes it (kmsg trusts counts in the bytes; see
+	// server.ValidatePeerResponse).
+	CheckResponse func(key, version int16, body []byte) error
 }
 
 // Dial connects to broker nodeID's endpoint of the inter-broker listener
@@ -214,7 +218,7 @@ func (d *Dialer) DialAddr(ctx context.Context, addr string) (*Conn, error) {
 		}
 		nc = tc
 	}
-	c := &Conn{nc: nc, r: bufio.NewReaderSize(nc, 64<<10), clientID: fmt.Sprintf("quill-broker-%d", d.NodeID)}
+	c := &Conn{nc: nc, r: bufio.NewReaderSize(nc, 64<<10), clientID: fmt.Sprintf("quill-broker-%d", d.NodeID), check: d.CheckResponse}
 	if err := c.apiVersions(deadline); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("ApiVersions with %s: %w", addr, err)

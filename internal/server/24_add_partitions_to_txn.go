@@ -1,7 +1,8 @@
 package server
 
 // The transaction coordinator's APIs (internal/txn), for clients:
-// AddPartitionsToTxn v0-3 (v4+ batches transactions between brokers),
+// AddPartitionsToTxn v0-3 (v4, for brokers, batches transactions and
+// carries KIP-890 VerifyOnly checks; ClusterAction ACL),
 // AddOffsetsToTxn v0-4, EndTxn v0-4, DescribeTransactions v0,
 // ListTransactions v0-1; InitProducerId with a transactional id comes
 // through 22_init_producer_id.go. Transaction version 2 (KIP-890 part 2:
@@ -43,6 +44,10 @@ func txnUnavailable(req kmsg.Request) kmsg.Response {
 	switch r := resp.(type) {
 	case *kmsg.AddPartitionsToTxnResponse:
 		q := req.(*kmsg.AddPartitionsToTxnRequest)
+		if q.Version >= 4 {
+			r.ErrorCode = code
+			break
+		}
 		for _, t := range q.Topics {
 			rt := kmsg.NewAddPartitionsToTxnResponseTopic()
 			rt.Topic = t.Topic

@@ -2,11 +2,15 @@ package server
 
 // WriteTxnMarkers, versions 0-1: a transaction coordinator asks this
 // broker, leader of the partitions, to append commit/abort control batches
-// (replica.Partition.AppendMarker). On one node the coordinator appends
-// locally (TxnMarkers); this API is for coordinators on other brokers and
-// for tools. A marker older than the producer's epoch gets
+// (replica.Partition.AppendMarker). The coordinator appends locally
+// (TxnMarkers) to partitions it leads; this API is for coordinators on
+// other brokers (ClusterTxnMarkers) and for tools. A marker older than the producer's epoch gets
 // INVALID_PRODUCER_EPOCH, one from an older coordinator
-// TRANSACTION_COORDINATOR_FENCED.
+// TRANSACTION_COORDINATOR_FENCED. Each marker is answered once the ISR has
+// it (acks=all), so a failover cannot lose it; a failed wait is answered
+// with its error (NOT_LEADER_OR_FOLLOWER, REQUEST_TIMED_OUT,
+// NOT_ENOUGH_REPLICAS_AFTER_APPEND) and the coordinator writes the marker
+// again, which is harmless.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -33,11 +37,14 @@ func (s *Server) handleWriteTxnMarkers(r *request, req *kmsg.WriteTxnMarkersRequ
 				case p == nil || tm.Partitions[part].Leader != s.cfg.NodeID:
 					rp.ErrorCode = kerr.NotLeaderForPartition.Code
 				default:
-					_, err := p.AppendMarker(m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch)
-					rp.ErrorCode = errorCode(err)
+					off, err := p.AppendMarker(m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch)
 					if err == nil && t.Topic == OffsetsTopic && s.groups != nil {
 						s.groups.CompleteTxn(part, m.ProducerID, m.Committed)
 					}
+					if err == nil {
+						err = awaitMarker(s.ctx, p, off)
+					}
+					rp.ErrorCode = errorCode(err)
 				}
 				rt.Partitions = append(rt.Partitions, rp)
 			}

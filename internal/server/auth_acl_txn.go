@@ -4,6 +4,7 @@ package server
 // Kafka's KafkaApis does them:
 //
 //	AddPartitionsToTxn    Write on the transactional id and on each topic
+//	                      (v4+, brokers: ClusterAction on the cluster)
 //	AddOffsetsToTxn       Write on the transactional id, Read on the group
 //	EndTxn                Write on the transactional id
 //	TxnOffsetCommit       Write on the transactional id, Read on the group
@@ -128,6 +129,14 @@ func (s *Server) authorizedMore(h *handler, r *request) (resp kmsg.Response, ok 
 }
 
 func (s *Server) authzAddPartitionsToTxn(h *handler, r *request, req *kmsg.AddPartitionsToTxnRequest) (kmsg.Response, error) {
+	if req.Version >= 4 { // brokers' batched form (KIP-890)
+		if s.allowed(r, auth.OpClusterAction, auth.ResourceCluster, auth.ClusterResource) {
+			return h.fn(r)
+		}
+		resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp, nil
+	}
 	txnDenied := !s.allowed(r, auth.OpWrite, auth.ResourceTransactionalID, req.TransactionalID)
 	var deniedTopics []string
 	for _, t := range req.Topics {

@@ -95,6 +95,7 @@ type Server struct {
 	authz    *auth.Authorizer // nil: no ACL checks
 	quotas   quotaTracker     // client quota rates (auth_quotas.go)
 	txn      *txn.Coordinator // nil: no transactions (SetTxnCoordinator, txn.go)
+	peers    BrokerCaller     // nil: single node (SetPeers, txn_verify.go)
 }
 
 // New returns a server; Start binds its listeners.

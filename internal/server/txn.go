@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -41,9 +42,21 @@ type TxnStore struct {
 
 var _ txn.Store = (*TxnStore)(nil)
 
-// Append writes records as one batch.
+// Append writes records as one batch and, in a cluster, waits until the
+// ISR has it (acks=all, as Kafka's coordinator appends): a coordinator
+// acts on its state only once a failover cannot lose it. A broker that no
+// longer leads the partition gets NOT_LEADER_OR_FOLLOWER.
 func (t *TxnStore) Append(ctx context.Context, partition int32, recs []txn.Record) error {
-	return t.log().append(partition, recs)
+	part := t.Replicas.Get(TxnStateTopic, partition)
+	if part != nil && !part.IsLeader() {
+		return fmt.Errorf("%s-%d: %w", TxnStateTopic, partition, kerr.NotLeaderForPartition)
+	}
+	if err := t.log().append(partition, recs); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, markerReplicationTimeout)
+	defer cancel()
+	return part.WaitHighWatermark(ctx, part.Log().LogEndOffset(), part.Settings().MinInsyncReplicas)
 }
 
 // Replay reads every record of the partition from its log start; control
@@ -68,7 +81,7 @@ var _ txn.MarkerWriter = (*TxnMarkers)(nil)
 
 // WriteMarker implements txn.MarkerWriter. A partition whose topic no
 // longer exists is skipped; one not hosted here fails (retried later).
-func (t *TxnMarkers) WriteMarker(_ context.Context, m txn.Marker) error {
+func (t *TxnMarkers) WriteMarker(ctx context.Context, m txn.Marker) error {
 	part := t.Replicas.Get(m.Topic, m.Partition)
 	if part == nil {
 		if tp := t.Ctrl.Image().Topics[m.Topic]; tp == nil || int(m.Partition) >= len(tp.Partitions) {
@@ -76,7 +89,10 @@ func (t *TxnMarkers) WriteMarker(_ context.Context, m txn.Marker) error {
 		}
 		return fmt.Errorf("%s-%d: %w", m.Topic, m.Partition, kerr.NotLeaderForPartition)
 	}
-	_, err := part.AppendMarker(m.ProducerID, m.ProducerEpoch, m.Commit, m.CoordinatorEpoch)
+	if !part.IsLeader() {
+		return fmt.Errorf("%s-%d: %w", m.Topic, m.Partition, kerr.NotLeaderForPartition)
+	}
+	off, err := part.AppendMarker(m.ProducerID, m.ProducerEpoch, m.Commit, m.CoordinatorEpoch)
 	if errors.Is(err, kerr.InvalidProducerEpoch) {
 		// The partition saw a newer epoch of the producer: this
 		// transaction's marker is moot there (Kafka drops it too).
@@ -88,7 +104,20 @@ func (t *TxnMarkers) WriteMarker(_ context.Context, m txn.Marker) error {
 	if m.Topic == OffsetsTopic && t.Groups != nil {
 		t.Groups.CompleteTxn(m.Partition, m.ProducerID, m.Commit)
 	}
-	return nil
+	return awaitMarker(ctx, part, off)
+}
+
+// markerReplicationTimeout bounds the wait for a marker's replication.
+const markerReplicationTimeout = 15 * time.Second
+
+// awaitMarker waits until the ISR has the marker at off (acks=all, as Kafka
+// appends markers), so a leader failover cannot lose a marker the
+// coordinator counts as written. A single node returns at once. A marker
+// written again after a failed wait is harmless: it closes nothing.
+func awaitMarker(ctx context.Context, p *replica.Partition, off int64) error {
+	ctx, cancel := context.WithTimeout(ctx, markerReplicationTimeout)
+	defer cancel()
+	return p.WaitHighWatermark(ctx, off+1, p.Settings().MinInsyncReplicas)
 }
 
 // TxnTopics answers AddPartitionsToTxn's existence checks from the
@@ -134,13 +163,32 @@ func (s *Server) verifyTxnAppend(version int16, txnID *string, topic string, p *
 	case err == nil:
 		p.TxnVerified(h.ProducerID, token)
 		return nil
+	case errors.Is(err, kerr.NotCoordinator) && s.peers != nil:
+		// The coordinator is another broker: ask it with
+		// AddPartitionsToTxn v4, VerifyOnly (txn_verify.go).
+		err = s.verifyRemote(*txnID, h.ProducerID, h.ProducerEpoch, topic, p.ID)
+		if err == nil {
+			p.TxnVerified(h.ProducerID, token)
+			return nil
+		}
+		return verifyError(err, abortable)
 	case errors.Is(err, kerr.NotCoordinator):
-		// The coordinator is another broker: asking it needs
-		// AddPartitionsToTxn v4 (VerifyOnly), which the cluster work will
-		// add here. Until then the append is not verified.
-		p.TxnVerified(h.ProducerID, token)
-		return nil
-	case errors.Is(err, kerr.CoordinatorNotAvailable), errors.Is(err, kerr.CoordinatorLoadInProgress):
+		// A single node that does not lead the id's partition (it is
+		// still loading): retriable.
+		return kerr.NotEnoughReplicas
+	}
+	return verifyError(err, abortable)
+}
+
+// verifyError maps a failed verification to the Produce error: retriable
+// NOT_ENOUGH_REPLICAS while the coordinator cannot answer (as Kafka maps
+// COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR, CONCURRENT_TRANSACTIONS),
+// INVALID_PRODUCER_EPOCH for a fenced producer, abortable otherwise.
+func verifyError(err, abortable error) error {
+	switch {
+	case errors.Is(err, kerr.CoordinatorNotAvailable), errors.Is(err, kerr.CoordinatorLoadInProgress),
+		errors.Is(err, kerr.NotCoordinator), errors.Is(err, kerr.ConcurrentTransactions),
+		errors.Is(err, errVerifyUnreachable):
 		return kerr.NotEnoughReplicas
 	case errors.Is(err, kerr.ProducerFenced):
 		return kerr.InvalidProducerEpoch

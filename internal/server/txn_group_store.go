@@ -2,7 +2,10 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/quillstream/quill/internal/group"
 	"github.com/quillstream/quill/internal/record"
@@ -13,7 +16,7 @@ var _ group.TxnStore = (*GroupStore)(nil)
 // AppendTxn writes TxnOffsetCommit records as one transactional batch of
 // the producer (sequence -1: the broker, not the client, builds it), which
 // opens the producer's transaction in the partition until the
-// coordinator's marker.
+// coordinator's marker, and returns once the ISR has it.
 func (g *GroupStore) AppendTxn(ctx context.Context, partition int32, pid int64, epoch int16, recs []group.Record) error {
 	if len(recs) == 0 {
 		return nil
@@ -21,6 +24,9 @@ func (g *GroupStore) AppendTxn(ctx context.Context, partition int32, pid int64, 
 	part, err := g.log().partition(partition)
 	if err != nil {
 		return err
+	}
+	if !part.IsLeader() {
+		return fmt.Errorf("%s-%d: %w", OffsetsTopic, partition, kerr.NotLeaderForPartition)
 	}
 	b, err := buildCoordBatch(record.BatchSpec{
 		Attributes:    record.AttrTransactional,
@@ -34,7 +40,15 @@ func (g *GroupStore) AppendTxn(ctx context.Context, partition int32, pid int64, 
 	if err != nil {
 		return err
 	}
-	return part.AwaitDurable(res)
+	if err := part.AwaitDurable(res); err != nil {
+		return err
+	}
+	// In a cluster, answer once the ISR has the offsets (acks=all, as
+	// Kafka does): a group coordinator failover before the marker must
+	// not lose them, or the transaction would commit without them.
+	ctx, cancel := context.WithTimeout(ctx, markerReplicationTimeout)
+	defer cancel()
+	return part.WaitHighWatermark(ctx, res.BaseOffset+int64(len(recs)), part.Settings().MinInsyncReplicas)
 }
 
 // replayMarker passes a transaction marker to a group replay.

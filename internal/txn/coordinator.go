@@ -117,6 +117,14 @@ type MarkerWriter interface {
 	WriteMarker(ctx context.Context, m Marker) error
 }
 
+// BatchMarkerWriter is a MarkerWriter that writes several markers at once
+// (a cluster: one WriteTxnMarkers request per partition leader). errs[i]
+// is markers[i]'s outcome.
+type BatchMarkerWriter interface {
+	MarkerWriter
+	WriteMarkers(ctx context.Context, markers []Marker) (errs []error)
+}
+
 // Topics answers whether a partition exists (AddPartitionsToTxn).
 type Topics interface {
 	PartitionExists(topic string, partition int32) bool
@@ -193,12 +201,30 @@ func New(cfg Config, deps Deps) *Coordinator {
 }
 
 // Run starts the background loops: aborting timed-out transactions (and
-// retrying markers) every AbortCheckInterval, expiring idle transactional
-// ids every IDExpirationCheckInterval. Close stops them.
+// retrying markers) every AbortCheckInterval, retrying unwritten markers
+// every second, expiring idle transactional ids every
+// IDExpirationCheckInterval. Close stops them.
 func (c *Coordinator) Run() {
-	c.wg.Add(2)
+	c.wg.Add(3)
 	go c.every(c.cfg.AbortCheckInterval, c.AbortTimedOut)
 	go c.every(c.cfg.IDExpirationCheckInterval, c.ExpireIDs)
+	go c.every(min(c.cfg.AbortCheckInterval, markerRetryInterval), c.RetryMarkers)
+}
+
+// markerRetryInterval is how often unwritten markers are retried (a
+// partition leader was down or moving).
+const markerRetryInterval = time.Second
+
+// RetryMarkers writes the unwritten markers of Prepare* transactions and
+// completes them.
+func (c *Coordinator) RetryMarkers() {
+	for _, m := range c.all() {
+		m.mu.Lock()
+		if !m.dead && len(m.pending) > 0 {
+			c.completeLocked(c.ctx, m)
+		}
+		m.mu.Unlock()
+	}
 }
 
 func (c *Coordinator) every(d time.Duration, f func()) {
@@ -296,13 +322,16 @@ func (c *Coordinator) Load(partition int32, coordinatorEpoch int32) error {
 	return nil
 }
 
-// Unload gives up a partition (leadership lost).
+// Unload gives up a partition (leadership lost). It does not wait for
+// transactions busy writing markers (it is called from metadata updates):
+// they are out of the coordinator's maps at once and marked dead when
+// their lock is free.
 func (c *Coordinator) Unload(partition int32) {
 	c.mu.Lock()
 	old := c.dropPartitionLocked(partition)
 	delete(c.parts, partition)
 	c.mu.Unlock()
-	markDead(old)
+	go markDead(old)
 }
 
 // dropPartitionLocked forgets the partition's transactions and returns
@@ -440,15 +469,25 @@ func (c *Coordinator) completeLocked(ctx context.Context, m *txnMeta) bool {
 		return true
 	}
 	commit := m.state == kmsg.TransactionStatePrepareCommit
+	markers := make([]Marker, 0, len(m.pending))
 	for tp := range m.pending {
-		err := c.deps.Markers.WriteMarker(ctx, Marker{
-			TP: tp, ProducerID: m.pid, ProducerEpoch: m.epoch, Commit: commit, CoordinatorEpoch: m.coordEpoch,
-		})
-		if err != nil {
-			c.log.Warn("txn: writing marker failed; will retry", "transactional_id", m.id, "topic", tp.Topic, "partition", tp.Partition, "err", err)
+		markers = append(markers, Marker{TP: tp, ProducerID: m.pid, ProducerEpoch: m.epoch, Commit: commit, CoordinatorEpoch: m.coordEpoch})
+	}
+	var errs []error
+	if bw, ok := c.deps.Markers.(BatchMarkerWriter); ok {
+		errs = bw.WriteMarkers(ctx, markers)
+	} else {
+		errs = make([]error, len(markers))
+		for i, mk := range markers {
+			errs[i] = c.deps.Markers.WriteMarker(ctx, mk)
+		}
+	}
+	for i, mk := range markers {
+		if errs[i] != nil {
+			c.log.Warn("txn: writing marker failed; will retry", "transactional_id", m.id, "topic", mk.Topic, "partition", mk.Partition, "err", errs[i])
 			continue
 		}
-		delete(m.pending, tp)
+		delete(m.pending, mk.TP)
 	}
 	if len(m.pending) > 0 {
 		return false
@@ -530,38 +569,20 @@ func (c *Coordinator) ExpireIDs() {
 // is tp part of the ongoing transaction of txnID with this producer id and
 // epoch? nil means yes.
 func (c *Coordinator) VerifyPartition(txnID string, pid int64, epoch int16, tp TP) error {
-	m, code := c.lookup(txnID, false)
-	if code != 0 {
-		return kerr.ErrorForCode(code)
-	}
-	if m == nil {
-		return kerr.InvalidProducerIDMapping
-	}
-	defer m.mu.Unlock()
-	switch {
-	case m.pid != pid:
-		return kerr.InvalidProducerIDMapping
-	case m.epoch != epoch:
-		return kerr.ProducerFenced
-	case m.state != kmsg.TransactionStateOngoing:
-		return kerr.InvalidTxnState
-	}
-	if _, ok := m.parts[tp]; !ok {
-		return kerr.InvalidTxnState
-	}
-	return nil
+	return kerr.ErrorForCode(c.verifyPartitions(txnID, pid, epoch, []TP{tp})[tp])
 }
 
 // VersionRange is an inclusive range of request versions.
 type VersionRange struct{ Min, Max int16 }
 
-// SupportedVersions lists the API keys Handle serves for clients, for
-// ApiVersions. Transaction version 2 (KIP-890 part 2: EndTxn v5, Produce
+// SupportedVersions lists the API keys Handle serves, for ApiVersions.
+// AddPartitionsToTxn v4 is for brokers (KIP-890 verification; clients use
+// v3 and below). Transaction version 2 (KIP-890 part 2: EndTxn v5, Produce
 // v12, TxnOffsetCommit v5, AddPartitionsToTxn v5) is not served.
 // InitProducerId (22) is the server's, which hands transactional ids here.
 func SupportedVersions() map[int16]VersionRange {
 	return map[int16]VersionRange{
-		24: {0, 3}, // AddPartitionsToTxn (v4+ is broker-to-broker)
+		24: {0, 4}, // AddPartitionsToTxn (v4 is broker-to-broker)
 		25: {0, 4}, // AddOffsetsToTxn
 		26: {0, 4}, // EndTxn
 		65: {0, 0}, // DescribeTransactions

@@ -183,18 +183,69 @@ func (c *Coordinator) addPartitionsLocked(ctx context.Context, m *txnMeta, tps [
 
 func sortedTPs(tps []TP) []TP { sortTPs(tps); return tps }
 
-// AddPartitionsToTxn v0-3 (v4+ batches transactions for brokers and is not
-// served). If one partition fails, the others get OPERATION_NOT_ATTEMPTED.
+// AddPartitionsToTxn v0-3 for clients; v4 (KIP-890) for brokers: a batch
+// of transactions, each either added like v3 or, with VerifyOnly, checked
+// for a partition leader's verification before a first transactional
+// append. If one partition of a transaction fails, its others get
+// OPERATION_NOT_ATTEMPTED.
 func (c *Coordinator) handleAddPartitionsToTxn(ctx context.Context, req *kmsg.AddPartitionsToTxnRequest) kmsg.Response {
 	resp := kmsg.NewPtrAddPartitionsToTxnResponse()
 	resp.SetVersion(req.Version)
-	codes := make(map[TP]int16)
+	if req.Version >= 4 {
+		for _, t := range req.Transactions {
+			var tps []TP
+			for _, tt := range t.Topics {
+				for _, p := range tt.Partitions {
+					tps = append(tps, TP{tt.Topic, p})
+				}
+			}
+			var codes map[TP]int16
+			if t.VerifyOnly {
+				codes = c.verifyPartitions(t.TransactionalID, t.ProducerID, t.ProducerEpoch, tps)
+			} else {
+				codes = c.addPartitions(ctx, t.TransactionalID, t.ProducerID, t.ProducerEpoch, req.Version, tps)
+			}
+			rt := kmsg.NewAddPartitionsToTxnResponseTransaction()
+			rt.TransactionalID = t.TransactionalID
+			for _, tt := range t.Topics {
+				rtt := kmsg.NewAddPartitionsToTxnResponseTransactionTopic()
+				rtt.Topic = tt.Topic
+				for _, p := range tt.Partitions {
+					rp := kmsg.NewAddPartitionsToTxnResponseTransactionTopicPartition()
+					rp.Partition, rp.ErrorCode = p, codes[TP{tt.Topic, p}]
+					rtt.Partitions = append(rtt.Partitions, rp)
+				}
+				rt.Topics = append(rt.Topics, rtt)
+			}
+			resp.Transactions = append(resp.Transactions, rt)
+		}
+		return resp
+	}
 	var tps []TP
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
 			tps = append(tps, TP{t.Topic, p})
 		}
 	}
+	codes := c.addPartitions(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Version, tps)
+	for _, t := range req.Topics {
+		rt := kmsg.NewAddPartitionsToTxnResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewAddPartitionsToTxnResponseTopicPartition()
+			rp.Partition = p
+			rp.ErrorCode = codes[TP{t.Topic, p}]
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
+}
+
+// addPartitions adds tps to the transaction of id and returns each
+// partition's error code.
+func (c *Coordinator) addPartitions(ctx context.Context, id string, pid int64, epoch int16, version int16, tps []TP) map[TP]int16 {
+	codes := make(map[TP]int16, len(tps))
 	setAll := func(code int16) {
 		for _, tp := range tps {
 			if codes[tp] == 0 {
@@ -202,32 +253,19 @@ func (c *Coordinator) handleAddPartitionsToTxn(ctx context.Context, req *kmsg.Ad
 			}
 		}
 	}
-	defer func() {
-		for _, t := range req.Topics {
-			rt := kmsg.NewAddPartitionsToTxnResponseTopic()
-			rt.Topic = t.Topic
-			for _, p := range t.Partitions {
-				rp := kmsg.NewAddPartitionsToTxnResponseTopicPartition()
-				rp.Partition = p
-				rp.ErrorCode = codes[TP{t.Topic, p}]
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-	}()
-	m, code := c.lookup(req.TransactionalID, false)
+	m, code := c.lookup(id, false)
 	switch {
 	case code != 0:
 		setAll(code)
-		return resp
+		return codes
 	case m == nil:
 		setAll(kerr.InvalidProducerIDMapping.Code)
-		return resp
+		return codes
 	}
 	defer m.mu.Unlock()
-	if code := checkProducerLocked(m, req.ProducerID, req.ProducerEpoch, req.Version, 2); code != 0 {
+	if code := checkProducerLocked(m, pid, epoch, version, 2); code != 0 {
 		setAll(code)
-		return resp
+		return codes
 	}
 	bad := false
 	for _, tp := range tps {
@@ -238,10 +276,51 @@ func (c *Coordinator) handleAddPartitionsToTxn(ctx context.Context, req *kmsg.Ad
 	}
 	if bad {
 		setAll(kerr.OperationNotAttempted.Code)
-		return resp
+		return codes
 	}
 	setAll(c.addPartitionsLocked(ctx, m, tps))
-	return resp
+	return codes
+}
+
+// verifyPartitions answers a VerifyOnly transaction of AddPartitionsToTxn
+// v4: NONE for each partition in the ongoing transaction of id with this
+// producer id and epoch, INVALID_TXN_STATE for the others; a wrong
+// producer id or epoch, or a transaction still writing its markers, fails
+// them all (Kafka's codes).
+func (c *Coordinator) verifyPartitions(id string, pid int64, epoch int16, tps []TP) map[TP]int16 {
+	codes := make(map[TP]int16, len(tps))
+	setAll := func(code int16) {
+		for _, tp := range tps {
+			codes[tp] = code
+		}
+	}
+	m, code := c.lookup(id, false)
+	switch {
+	case code != 0:
+		setAll(code)
+		return codes
+	case m == nil:
+		setAll(kerr.InvalidProducerIDMapping.Code)
+		return codes
+	}
+	defer m.mu.Unlock()
+	switch {
+	case m.pid != pid:
+		setAll(kerr.InvalidProducerIDMapping.Code)
+	case m.epoch != epoch:
+		setAll(kerr.ProducerFenced.Code)
+	case m.state == kmsg.TransactionStatePrepareCommit || m.state == kmsg.TransactionStatePrepareAbort:
+		setAll(kerr.ConcurrentTransactions.Code)
+	case m.state != kmsg.TransactionStateOngoing:
+		setAll(kerr.InvalidTxnState.Code)
+	default:
+		for _, tp := range tps {
+			if _, ok := m.parts[tp]; !ok {
+				codes[tp] = kerr.InvalidTxnState.Code
+			}
+		}
+	}
+	return codes
 }
 
 // AddOffsetsToTxn v0-4: adds the group's __consumer_offsets partition, so

@@ -1,13 +1,16 @@
 // Command eosworker is a helper process for the end-to-end transaction
 // tests (tests/e2e/txn_test.go), so that tests can kill -9 a real client:
 //
-//	eosworker transform ADDR GROUP IN OUT TXNID DELAY   consume-transform-produce
+//	eosworker transform ADDR GROUP IN OUT TXNID DELAY [MAX]  consume-transform-produce
 //	                                            with kgo.GroupTransactSession until
 //	                                            killed, pausing DELAY per transaction
-//	eosworker hang ADDR TOPIC TXNID N TIMEOUT   begin a transaction (timeout
-//	                                            TIMEOUT), produce N records, print
-//	                                            "open", then wait
+//	                                            of at most MAX records (200)
+//	eosworker hang ADDR TOPIC TXNID N TIMEOUT [P] begin a transaction (timeout
+//	                                            TIMEOUT), produce N records (over
+//	                                            partitions 0..P-1 if P is given),
+//	                                            print "open", then wait
 //
+// ADDR may list several brokers, separated by commas.
 // Every committed transaction of transform prints "committed K" (K records).
 package main
 
@@ -16,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -30,11 +34,19 @@ func main() {
 	switch os.Args[1] {
 	case "transform":
 		delay, _ := time.ParseDuration(os.Args[7])
-		err = transform(os.Args[2], os.Args[3], os.Args[4], os.Args[5], os.Args[6], delay)
+		maxRecs := 200
+		if len(os.Args) > 8 {
+			maxRecs, _ = strconv.Atoi(os.Args[8])
+		}
+		err = transform(os.Args[2], os.Args[3], os.Args[4], os.Args[5], os.Args[6], delay, maxRecs)
 	case "hang":
 		n, _ := strconv.Atoi(os.Args[5])
 		timeout, _ := time.ParseDuration(os.Args[6])
-		err = hang(os.Args[2], os.Args[3], os.Args[4], n, timeout)
+		parts := 0
+		if len(os.Args) > 7 {
+			parts, _ = strconv.Atoi(os.Args[7])
+		}
+		err = hang(os.Args[2], os.Args[3], os.Args[4], n, timeout, parts)
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}
@@ -44,9 +56,9 @@ func main() {
 	}
 }
 
-func transform(addr, group, in, out, txnID string, delay time.Duration) error {
+func transform(addr, group, in, out, txnID string, delay time.Duration, maxRecs int) error {
 	sess, err := kgo.NewGroupTransactSession(
-		kgo.SeedBrokers(addr),
+		kgo.SeedBrokers(strings.Split(addr, ",")...),
 		kgo.TransactionalID(txnID),
 		kgo.TransactionTimeout(6*time.Second),
 		kgo.ConsumerGroup(group),
@@ -66,7 +78,7 @@ func transform(addr, group, in, out, txnID string, delay time.Duration) error {
 	defer sess.Close()
 	ctx := context.Background()
 	for {
-		fs := sess.PollRecords(ctx, 200)
+		fs := sess.PollRecords(ctx, maxRecs)
 		if fs.IsClientClosed() {
 			return nil
 		}
@@ -102,13 +114,17 @@ func transform(addr, group, in, out, txnID string, delay time.Duration) error {
 	}
 }
 
-func hang(addr, topic, txnID string, n int, timeout time.Duration) error {
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(addr),
+func hang(addr, topic, txnID string, n int, timeout time.Duration, parts int) error {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(strings.Split(addr, ",")...),
 		kgo.TransactionalID(txnID),
 		kgo.TransactionTimeout(timeout),
 		kgo.DefaultProduceTopic(topic),
-	)
+	}
+	if parts > 0 {
+		opts = append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return err
 	}
@@ -117,7 +133,11 @@ func hang(addr, topic, txnID string, n int, timeout time.Duration) error {
 		return err
 	}
 	for i := range n {
-		if err := cl.ProduceSync(ctx, kgo.StringRecord(fmt.Sprintf("hung-%d", i))).FirstErr(); err != nil {
+		r := kgo.StringRecord(fmt.Sprintf("hung-%d", i))
+		if parts > 0 {
+			r.Partition = int32(i % parts)
+		}
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
 			return err
 		}
 	}
