@@ -150,7 +150,7 @@ var requests = []*message{
 			{kBytes, kNone, 0, vMax, noTag, 1, 0, nil},  // Assignment
 		}}, // Assignments
 	}},
-	15: {"DescribeGroupsRequest", 0, 5, 5, []field{
+	15: {"DescribeGroupsRequest", 0, 6, 5, []field{
 		{kArray, kString, 0, vMax, noTag, 1, 0, nil}, // Groups
 		{kBool, kNone, 3, vMax, noTag, 1, 0, nil},    // IncludeAuthorizedOperations
 	}},
@@ -349,7 +349,7 @@ var requests = []*message{
 		{kInt32, kNone, 0, vMax, noTag, 1, 0, nil}, // TimeoutMs
 		{kBool, kNone, 0, vMax, noTag, 1, 0, nil},  // ValidateOnly
 	}},
-	42: {"DeleteGroupsRequest", 0, 2, 2, []field{
+	42: {"DeleteGroupsRequest", 0, 3, 2, []field{
 		{kArray, kString, 0, vMax, noTag, 1, 0, nil}, // GroupsNames
 	}},
 	43: {"ElectLeadersRequest", 0, 2, 2, []field{
@@ -480,7 +480,7 @@ var requests = []*message{
 			{kArray, kInt32, 0, vMax, noTag, 1, 0, nil}, // Partitions
 		}}, // TopicPartitions
 	}},
-	69: {"ConsumerGroupDescribeRequest", 0, 0, 0, []field{
+	69: {"ConsumerGroupDescribeRequest", 0, 1, 0, []field{
 		{kArray, kString, 0, vMax, noTag, 1, 0, nil}, // GroupIds
 		{kBool, kNone, 0, vMax, noTag, 1, 0, nil},    // IncludeAuthorizedOperations
 	}},
