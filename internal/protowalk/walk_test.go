@@ -209,12 +209,8 @@ func FuzzRequestWalk(f *testing.F) {
 		f.Add(binary.BigEndian.AppendUint16(nil, index[[2]int16{key, v}]), body)
 	}
 	for _, p := range pairs {
-		if p[0] == 0 || p[0] == 3 || p[0] == 18 || p[0] == 1 || p[0] == 11 {
-			r := kmsg.RequestForKey(p[0])
-			for _, b := range encodings(func() kmessage { return kmsg.RequestForKey(p[0]) }, p[1]) {
-				add(p[0], p[1], b)
-			}
-			_ = r
+		for _, b := range encodings(func() kmessage { return kmsg.RequestForKey(p[0]) }, p[1]) {
+			add(p[0], p[1], b)
 		}
 	}
 	add(3, 12, append([]byte{0, 1, 1}, hugeTagCount...))
@@ -235,6 +231,44 @@ func FuzzRequestWalk(f *testing.F) {
 		again := req.AppendTo(nil)
 		if rest, err := walkRest(requests, p[0], p[1], again); err != nil || rest != 0 {
 			t.Fatalf("%s v%d: kmsg re-encoding %x of %x: %v, %d bytes left", kmsg.NameForKey(p[0]), p[1], again, body, err, rest)
+		}
+	})
+}
+
+// FuzzResponseWalk is FuzzRequestWalk for the response schemas (what the
+// inter-broker client reads from peers).
+func FuzzResponseWalk(f *testing.F) {
+	var pairs [][2]int16
+	for key, m := range responses {
+		if m == nil {
+			continue
+		}
+		r := kmsg.ResponseForKey(int16(key))
+		for v := m.min; r != nil && v <= m.max && v <= r.MaxVersion(); v++ {
+			pairs = append(pairs, [2]int16{int16(key), v})
+		}
+	}
+	for i, p := range pairs {
+		for _, b := range encodings(func() kmessage { return kmsg.ResponseForKey(p[0]) }, p[1]) {
+			f.Add(binary.BigEndian.AppendUint16(nil, uint16(i)), b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, sel []byte, body []byte) {
+		if len(sel) < 2 {
+			return
+		}
+		p := pairs[int(binary.BigEndian.Uint16(sel))%len(pairs)]
+		if err := Response(p[0], p[1], body); err != nil {
+			return
+		}
+		resp := kmsg.ResponseForKey(p[0])
+		resp.SetVersion(p[1])
+		if resp.ReadFrom(body) != nil {
+			return
+		}
+		again := resp.AppendTo(nil)
+		if rest, err := walkRest(responses, p[0], p[1], again); err != nil || rest != 0 {
+			t.Fatalf("%s response v%d: kmsg re-encoding %x of %x: %v, %d bytes left", kmsg.NameForKey(p[0]), p[1], again, body, err, rest)
 		}
 	})
 }
