@@ -221,12 +221,24 @@ func (w *walker) fields(fs []field) {
 		if !w.in(f.lo, f.hi) || (f.tag >= 0 && w.flex && w.in(f.tlo, f.thi)) {
 			continue
 		}
+		if size := fixedSize[f.kind]; size > 0 { // the common case, inline
+			if size > len(w.b) {
+				w.bad = true
+				return
+			}
+			w.b = w.b[size:]
+			continue
+		}
 		w.value(f.kind, f.elem, f.sub)
 		if w.bad {
 			return
 		}
 	}
 	if w.flex {
+		if len(w.b) > 0 && w.b[0] == 0 { // no tags, the common case
+			w.b = w.b[1:]
+			return
+		}
 		w.tags(fs)
 	}
 }

@@ -45,13 +45,23 @@ func BenchmarkWalkProduce(b *testing.B) {
 	}
 }
 
-func BenchmarkKmsgProduce(b *testing.B) {
+func BenchmarkKmsgProduce(b *testing.B) { benchKmsgProduce(b, false) }
+
+// BenchmarkWalkKmsgProduce is the server's path: walk, then decode.
+func BenchmarkWalkKmsgProduce(b *testing.B) { benchKmsgProduce(b, true) }
+
+func benchKmsgProduce(b *testing.B, walk bool) {
 	for _, parts := range []int{1, 100, 1000} {
 		body := produceBody(parts)
 		b.Run(fmt.Sprintf("partitions=%d", parts), func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
 			for b.Loop() {
+				if walk {
+					if err := Request(0, 9, body); err != nil {
+						b.Fatal(err)
+					}
+				}
 				req := kmsg.NewPtrProduceRequest()
 				req.Version = 9
 				if err := req.ReadFrom(body); err != nil {
