@@ -12,10 +12,10 @@
 // nothing; record batches are skipped by their length.
 //
 // The schema tables in schema_gen.go are generated from Apache Kafka's
-// JSON message schemas in gen/schemas (see gen/schemas/NOTICE).
+// JSON message schemas (not committed; see gen/main.go):
+//
+//	go run ./gen -in $KAFKA/clients/src/main/resources/common/message -out schema_gen.go
 package protowalk
-
-//go:generate go run ./gen -in gen/schemas -out schema_gen.go
 
 import (
 	"errors"

@@ -1,7 +1,10 @@
 // Command gen turns Apache Kafka's JSON message schemas (the *Request.json
-// and *Response.json files under schemas/) into the Go tables protowalk
-// walks: for every field its wire type and the versions it is present in,
-// regular or tagged. Run it through go generate in internal/protowalk.
+// and *Response.json files of clients/src/main/resources/common/message in
+// a checkout of apache/kafka, given with -in; they are not committed here)
+// into the Go tables protowalk walks: for every field its wire type and the
+// versions it is present in, regular or tagged. Only the schemas of the
+// requests Quill serves and the responses its inter-broker client reads
+// are used: copy those into a directory and point -in at it.
 package main
 
 import (
@@ -124,8 +127,48 @@ func (g *gen) fields(fs []jsonField, depth int) {
 	g.out.WriteString(ind + "}")
 }
 
+// patch brings schemas from Kafka commit 1eb7644349cb up to the versions
+// Quill serves, where that commit predates them (checked against kmsg's
+// encodings by TestKmsgEncodingsWalk): AlterPartitionReassignments v1
+// adds AllowReplicationFactorChange (KIP-1074); DescribeGroups v6,
+// DeleteGroups v3 and ConsumerGroupDescribe v1 keep their request bodies
+// (KIP-1043). Newer schemas already have them, and patch leaves them be.
+func patch(m *jsonMessage) {
+	atLeast := func(hi string) {
+		lo, cur := versions(m.ValidVersions)
+		if c, _ := strconv.Atoi(cur); c < mustAtoi(hi) {
+			m.ValidVersions = lo + "-" + hi
+		}
+	}
+	switch m.Name {
+	case "AlterPartitionReassignmentsRequest":
+		for _, f := range m.Fields {
+			if f.Name == "AllowReplicationFactorChange" {
+				return
+			}
+		}
+		atLeast("1")
+		f := jsonField{Name: "AllowReplicationFactorChange", Type: "bool", Versions: "1+"}
+		m.Fields = append(m.Fields[:1], append([]jsonField{f}, m.Fields[1:]...)...)
+	case "DescribeGroupsRequest":
+		atLeast("6")
+	case "DeleteGroupsRequest":
+		atLeast("3")
+	case "ConsumerGroupDescribeRequest":
+		atLeast("1")
+	}
+}
+
+func mustAtoi(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return n
+}
+
 func main() {
-	in := flag.String("in", "gen/schemas", "directory of Kafka JSON message schemas")
+	in := flag.String("in", "", "directory of Kafka's JSON message schemas (clients/src/main/resources/common/message of apache/kafka)")
 	out := flag.String("out", "schema_gen.go", "Go file to write")
 	flag.Parse()
 	files, err := filepath.Glob(filepath.Join(*in, "*.json"))
@@ -143,6 +186,7 @@ func main() {
 		if err := json.Unmarshal(stripComments(raw), &m); err != nil {
 			log.Fatalf("%s: %v", file, err)
 		}
+		patch(&m)
 		g := &gen{common: map[string][]jsonField{}, file: file}
 		for _, c := range m.CommonStructs {
 			g.common[c.Name] = c.Fields
