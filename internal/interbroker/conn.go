@@ -31,6 +31,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/quillstream/quill/internal/protowalk"
 )
 
 // maxResponse bounds a response frame read from a peer.
@@ -115,6 +117,12 @@ func readResponseChecked(r io.Reader, req kmsg.Request, corr int32, check func(k
 		if body, err = skipTags(body); err != nil {
 			return nil, err
 		}
+	}
+	// kmsg's tag-section loops trust the counts in the bytes: responses
+	// with a schema in protowalk (Fetch, ListOffsets, ApiVersions and the
+	// SASL ones) are walked first, every count bounded by the body.
+	if err := protowalk.Response(req.Key(), req.GetVersion(), body); err != nil && !errors.Is(err, protowalk.ErrNoSchema) {
+		return nil, err
 	}
 	if check != nil {
 		if err := check(req.Key(), req.GetVersion(), body); err != nil {

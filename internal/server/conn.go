@@ -12,6 +12,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/quillstream/quill/internal/protowalk"
 )
 
 // A connection is served by one goroutine that reads a request, handles
@@ -204,7 +206,14 @@ func (c *conn) handle(frame []byte) error {
 	}
 	req := kmsg.RequestForKey(r.key)
 	req.SetVersion(r.version)
-	if err := req.ReadFrom(body); err != nil {
+	// The structural walk bounds every count by the body's length before
+	// kmsg, whose tag-section loops are unbounded, sees the body; a body
+	// failing it is treated as one kmsg fails to decode.
+	err = protowalk.Request(r.key, r.version, body)
+	if err == nil {
+		err = req.ReadFrom(body)
+	}
+	if err != nil {
 		if r.key == apiVersionsKey {
 			resp := kmsg.NewPtrApiVersionsResponse()
 			resp.ErrorCode = kerr.InvalidRequest.Code

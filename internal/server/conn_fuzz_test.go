@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/quillstream/quill/internal/protowalk"
 )
 
 // decodeFrame is what conn.handle does with a frame before dispatch:
@@ -26,6 +28,9 @@ func decodeFrame(frame []byte) (kmsg.Request, error) {
 		return nil, errCloseConn
 	}
 	req.SetVersion(r.version)
+	if err := protowalk.Request(r.key, r.version, body); err != nil {
+		return req, err
+	}
 	return req, req.ReadFrom(body)
 }
 
