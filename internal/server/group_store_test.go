@@ -17,18 +17,23 @@ import (
 	"github.com/quillstream/quill/internal/replica"
 )
 
-// coordNode is node 1 of a two-node cluster hosting __consumer_offsets-0
-// (replicas 1 and 2) with min.insync.replicas minISR; node 2 never fetches
-// unless the test says so (FollowerFetched). With cluster false it is a
-// single node.
+// coordNode is node 1 of a two-node cluster hosting partition 0 of a topic
+// (__consumer_offsets unless said otherwise; replicas 1 and 2) with
+// min.insync.replicas minISR; node 2 never fetches unless the test says so
+// (FollowerFetched). With cluster false it is a single node.
 type coordNode struct {
 	m     *replica.Manager
 	part  *replica.Partition
+	name  string
 	topic *metadata.Topic
 	img   *metadata.Image
 }
 
 func newCoordNode(t *testing.T, cluster bool, minISR int, isr []int32) *coordNode {
+	return newTopicNode(t, OffsetsTopic, cluster, minISR, isr)
+}
+
+func newTopicNode(t *testing.T, topic string, cluster bool, minISR int, isr []int32) *coordNode {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	logs, err := qlog.OpenManager([]string{t.TempDir()}, logger)
@@ -46,9 +51,9 @@ func newCoordNode(t *testing.T, cluster bool, minISR int, isr []int32) *coordNod
 		t.Cleanup(m.StopReplication)
 	}
 	t.Cleanup(m.Close)
-	n := &coordNode{m: m}
+	n := &coordNode{m: m, name: topic}
 	n.apply(metadata.Partition{ID: 0, Replicas: []int32{1, 2}, ISR: isr, Leader: 1, LeaderEpoch: 1})
-	n.part = m.Get(OffsetsTopic, 0)
+	n.part = m.Get(topic, 0)
 	if n.part == nil {
 		t.Fatal("partition not opened")
 	}
@@ -57,9 +62,9 @@ func newCoordNode(t *testing.T, cluster bool, minISR int, isr []int32) *coordNod
 
 // apply publishes a new image with the partition's state pm.
 func (n *coordNode) apply(pm metadata.Partition) {
-	tp := &metadata.Topic{Name: OffsetsTopic, ID: metadata.UUID{7}, Internal: true, Partitions: []metadata.Partition{pm}}
+	tp := &metadata.Topic{Name: n.name, ID: metadata.UUID{7}, Internal: n.name == OffsetsTopic, Partitions: []metadata.Partition{pm}}
 	img := metadata.Empty()
-	img.Topics = map[string]*metadata.Topic{OffsetsTopic: tp}
+	img.Topics = map[string]*metadata.Topic{n.name: tp}
 	img.TopicIDs = map[metadata.UUID]*metadata.Topic{tp.ID: tp}
 	n.m.Apply(n.img, img)
 	n.topic, n.img = tp, img
