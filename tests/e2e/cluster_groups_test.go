@@ -27,7 +27,9 @@ const (
 // consume, commit synchronously, kill the coordinator at once, check on the
 // new coordinator that every committed offset is there, restart the node.
 func TestClusterGroupCommitsSurviveCoordinatorFailover(t *testing.T) {
-	c := testutil.StartCluster(t, 3)
+	// No preferred-leader rebalancing: the coordinator found before a
+	// commit is the one killed after it.
+	c := testutil.StartCluster(t, 3, testutil.WithOverride("auto.leader.rebalance.enable", "false"))
 	topic := topicName(t)
 	groupID := "g-" + topic
 	const parts, n, rounds = 3, 600, 3
@@ -48,12 +50,22 @@ func TestClusterGroupCommitsSurviveCoordinatorFailover(t *testing.T) {
 	for round := range rounds {
 		// The coordinator: the leader of the group's partition, with
 		// every replica in sync, as FindCoordinator says.
-		cp := c.WaitPartition(offsetsTopic, coordPart, "coordinator partition with a full ISR", func(p testutil.Partition) bool {
-			return p.Leader > 0 && len(p.ISR) == 3
-		})
-		adm := c.Admin(t)
-		testutil.WaitFor(t, 60*time.Second, "FindCoordinator names the partition leader", func() (bool, string) {
-			r := adm.FindGroupCoordinators(ctxT(t, 10*time.Second), groupID)
+		var cp testutil.Partition
+		testutil.WaitFor(t, 60*time.Second, "FindCoordinator names the leader of the group's partition, with a full ISR", func() (bool, string) {
+			var err error
+			if cp, err = c.Describe(offsetsTopic, coordPart); err != nil {
+				return false, err.Error()
+			}
+			if cp.Leader <= 0 || len(cp.ISR) != 3 {
+				return false, fmt.Sprintf("%s-%d: %+v", offsetsTopic, coordPart, cp)
+			}
+			// A fresh client: kgo caches coordinators.
+			cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.RetryTimeout(10*time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			r := kadm.NewClient(cl).FindGroupCoordinators(ctxT(t, 10*time.Second), groupID)
 			co, ok := r[groupID]
 			if !ok || co.Err != nil {
 				return false, fmt.Sprintf("%+v", r)
