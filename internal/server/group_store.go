@@ -96,12 +96,8 @@ func (c coordLog) append(ctx context.Context, partition int32, recs []group.Reco
 	if err != nil {
 		return err
 	}
-	if !part.IsLeader() {
-		return fmt.Errorf("%s-%d: %w", c.topic, partition, kerr.NotLeaderForPartition)
-	}
-	minISR := part.Settings().MinInsyncReplicas
-	if isr := part.ISR(); len(isr) > 0 && len(isr) < minISR { // empty outside cluster mode
-		return fmt.Errorf("%s-%d: ISR %v below min.insync.replicas %d: %w", c.topic, partition, isr, minISR, kerr.NotEnoughReplicas)
+	if err := canAppend(part); err != nil {
+		return err
 	}
 	b, err := buildCoordBatch(record.BatchSpec{BaseTimestamp: time.Now().UnixMilli()}.NoProducer(), recs)
 	if err != nil {
@@ -116,8 +112,22 @@ func (c coordLog) append(ctx context.Context, partition int32, recs []group.Reco
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if err := part.WaitHighWatermark(ctx, res.BaseOffset+int64(len(recs)), minISR); err != nil {
+	if err := part.WaitHighWatermark(ctx, res.BaseOffset+int64(len(recs)), part.Settings().MinInsyncReplicas); err != nil {
 		return fmt.Errorf("%s-%d: %w", c.topic, partition, err)
+	}
+	return nil
+}
+
+// canAppend refuses a coordinator's acks=-1 append up front, as Kafka's
+// leader does: NOT_LEADER_OR_FOLLOWER if this broker does not lead the
+// partition, NOT_ENOUGH_REPLICAS if its ISR is below min.insync.replicas.
+func canAppend(part *replica.Partition) error {
+	if !part.IsLeader() {
+		return fmt.Errorf("%s-%d: %w", part.Topic, part.ID, kerr.NotLeaderForPartition)
+	}
+	minISR := part.Settings().MinInsyncReplicas
+	if isr := part.ISR(); len(isr) > 0 && len(isr) < minISR { // empty outside cluster mode
+		return fmt.Errorf("%s-%d: ISR %v below min.insync.replicas %d: %w", part.Topic, part.ID, isr, minISR, kerr.NotEnoughReplicas)
 	}
 	return nil
 }
