@@ -157,7 +157,9 @@ func startBroker(cfg *config.Broker, logger *slog.Logger) (*broker, error) {
 		b.abort()
 		return nil, err
 	}
-	b.groups = group.New(groupConfig(cfg), &server.GroupStore{Replicas: b.replicas}, logger)
+	b.groups = group.New(groupConfig(cfg), &server.GroupStore{
+		Replicas: b.replicas, CommitTimeout: time.Duration(cfg.OffsetsCommitTimeoutMs) * time.Millisecond,
+	}, logger)
 	b.groups.SetTopicMetadata(imageTopics{b.ctrl}) // enables KIP-848 consumer groups
 	b.followCoordinatorLeadership()
 	if t := b.ctrl.Image().Topics[server.OffsetsTopic]; t != nil {

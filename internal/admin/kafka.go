@@ -62,7 +62,7 @@ func (k *kafkaClient) Groups(ctx context.Context) ([]GroupLag, error) {
 	if len(names) == 0 {
 		return []GroupLag{}, nil
 	}
-	lags, err := k.adm.Lag(ctx, names...)
+	lags, err := pollLag(ctx, k.adm, names...)
 	if err != nil {
 		return nil, fmt.Errorf("group lag: %w", err)
 	}
@@ -105,7 +105,7 @@ func groupLag(l *kadm.DescribedGroupLag) GroupLag {
 }
 
 func (k *kafkaClient) Group(ctx context.Context, name string) (*GroupDetail, error) {
-	lags, err := k.adm.Lag(ctx, name)
+	lags, err := pollLag(ctx, k.adm, name)
 	if err != nil {
 		return nil, fmt.Errorf("group lag: %w", err)
 	}
@@ -165,11 +165,15 @@ func (k *kafkaClient) Messages(ctx context.Context, q MessageQuery) (*MessagePag
 	if q.Limit <= 0 || q.Limit > MaxMessages {
 		q.Limit = MaxMessages
 	}
-	starts, err := k.adm.ListStartOffsets(ctx, q.Topic)
+	starts, err := pollOffsets(ctx, func(ctx context.Context) (kadm.ListedOffsets, error) {
+		return k.adm.ListStartOffsets(ctx, q.Topic)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list offsets: %w", err)
 	}
-	ends, err := k.adm.ListEndOffsets(ctx, q.Topic)
+	ends, err := pollOffsets(ctx, func(ctx context.Context) (kadm.ListedOffsets, error) {
+		return k.adm.ListEndOffsets(ctx, q.Topic)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list offsets: %w", err)
 	}
@@ -187,7 +191,9 @@ func (k *kafkaClient) Messages(ctx context.Context, q MessageQuery) (*MessagePag
 	switch {
 	case start >= 0:
 	case q.Timestamp >= 0:
-		after, err := k.adm.ListOffsetsAfterMilli(ctx, q.Timestamp, q.Topic)
+		after, err := pollOffsets(ctx, func(ctx context.Context) (kadm.ListedOffsets, error) {
+			return k.adm.ListOffsetsAfterMilli(ctx, q.Timestamp, q.Topic)
+		})
 		if err != nil {
 			return nil, fmt.Errorf("list offsets by time: %w", err)
 		}

@@ -163,7 +163,7 @@ func newGroupDescribeCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer s.close()
-			lags, err := s.adm.Lag(s.ctx, args...)
+			lags, err := pollLag(s.ctx, s.adm, args...)
 			if err != nil {
 				return s.explain(err)
 			}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"sort"
 
@@ -144,17 +145,23 @@ func runResetOffsets(cmd *cobra.Command, g *globals, group string, o resetOpts, 
 		return err
 	}
 	topics := set.Topics()
-	starts, err := s.adm.ListStartOffsets(s.ctx, topics...)
+	starts, err := pollOffsets(s.ctx, func(ctx context.Context) (kadm.ListedOffsets, error) {
+		return s.adm.ListStartOffsets(ctx, topics...)
+	})
 	if err != nil {
 		return s.explain(err)
 	}
-	ends, err := s.adm.ListEndOffsets(s.ctx, topics...)
+	ends, err := pollOffsets(s.ctx, func(ctx context.Context) (kadm.ListedOffsets, error) {
+		return s.adm.ListEndOffsets(ctx, topics...)
+	})
 	if err != nil {
 		return s.explain(err)
 	}
 	var after kadm.ListedOffsets
 	if o.toDatetime != "" {
-		if after, err = s.adm.ListOffsetsAfterMilli(s.ctx, dateMs, topics...); err != nil {
+		if after, err = pollOffsets(s.ctx, func(ctx context.Context) (kadm.ListedOffsets, error) {
+			return s.adm.ListOffsetsAfterMilli(ctx, dateMs, topics...)
+		}); err != nil {
 			return s.explain(err)
 		}
 	}

@@ -413,7 +413,9 @@ func (r *perfRun) consume(ctx context.Context, admin *session) (perfSummary, err
 // e2e starts a consumer at the current end of every partition, then
 // produces; latency is consume time minus the send time in the value.
 func (r *perfRun) e2e(ctx context.Context, admin *session, popts []kgo.Opt) (perfSummary, error) {
-	ends, err := admin.adm.ListEndOffsets(admin.ctx, r.topic)
+	ends, err := pollOffsets(admin.ctx, func(ctx context.Context) (kadm.ListedOffsets, error) {
+		return admin.adm.ListEndOffsets(ctx, r.topic)
+	})
 	if err != nil {
 		return perfSummary{}, admin.explain(err)
 	}

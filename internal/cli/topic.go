@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"sort"
 
@@ -274,11 +275,15 @@ func describeTopics(s *session, topics []string) ([]topicDescription, error) {
 		}
 	}
 	var warnings []string
-	starts, err := s.adm.ListStartOffsets(s.ctx, topics...)
+	starts, err := pollOffsets(s.ctx, func(ctx context.Context) (kadm.ListedOffsets, error) {
+		return s.adm.ListStartOffsets(ctx, topics...)
+	})
 	if err != nil {
 		warnings = append(warnings, "log start offsets unavailable: "+err.Error())
 	}
-	ends, err := s.adm.ListEndOffsets(s.ctx, topics...)
+	ends, err := pollOffsets(s.ctx, func(ctx context.Context) (kadm.ListedOffsets, error) {
+		return s.adm.ListEndOffsets(ctx, topics...)
+	})
 	if err != nil {
 		warnings = append(warnings, "log end offsets unavailable: "+err.Error())
 	}

@@ -516,13 +516,15 @@ func (c *Coordinator) CommittedOffsets(groupID string) (map[string]map[int32]int
 }
 
 // storeErrorCode maps a failed Append to the code clients see, as Kafka's
-// coordinator does: leadership loss means NOT_COORDINATOR, anything else a
-// retriable COORDINATOR_NOT_AVAILABLE.
+// coordinator does: leadership loss (or a storage error) means
+// NOT_COORDINATOR; NOT_ENOUGH_REPLICAS, REQUEST_TIMED_OUT and anything else
+// a retriable COORDINATOR_NOT_AVAILABLE.
 func storeErrorCode(err error) int16 {
 	var ke *kerr.Error
 	if errors.As(err, &ke) {
 		switch ke.Code {
-		case kerr.NotLeaderForPartition.Code, kerr.FencedLeaderEpoch.Code, kerr.NotCoordinator.Code:
+		case kerr.NotLeaderForPartition.Code, kerr.FencedLeaderEpoch.Code, kerr.NotCoordinator.Code,
+			kerr.KafkaStorageError.Code:
 			return kerr.NotCoordinator.Code
 		case kerr.MessageTooLarge.Code, kerr.RecordListTooLarge.Code, kerr.InvalidFetchSize.Code:
 			return kerr.UnknownServerError.Code

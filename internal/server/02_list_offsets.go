@@ -8,10 +8,19 @@ package server
 // through the time index; none, or one not yet committed, gives -1. A
 // follower (ReplicaId >= 0) asking for latest gets the log end offset, as
 // in Kafka.
+//
+// A newly elected leader whose high watermark is still below the start
+// offset of its leader epoch (its followers have not fetched since the
+// election) answers a client's latest, and a timestamp lookup that finds
+// nothing below the high watermark, with the retriable OFFSET_NOT_AVAILABLE
+// rather than an end offset lower than one already acknowledged (Kafka's
+// Partition.fetchOffsetForTimestamp, KIP-207). Earliest is always answered.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/quillstream/quill/internal/replica"
 )
 
 func (s *Server) handleListOffsets(r *request, req *kmsg.ListOffsetsRequest) (kmsg.Response, error) {
@@ -33,7 +42,7 @@ func (s *Server) handleListOffsets(r *request, req *kmsg.ListOffsetsRequest) (km
 			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions):
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			default:
-				sp.ErrorCode = s.listOffset(r.version, req.IsolationLevel == 1, rt.Topic, &rp, &sp, t.Partitions[rp.Partition].Leader)
+				sp.ErrorCode = s.listOffset(r.version, req.IsolationLevel == 1, req.ReplicaID < 0, rt.Topic, &rp, &sp, t.Partitions[rp.Partition].Leader)
 				if sp.ErrorCode == 0 && req.ReplicaID >= 0 && rp.Timestamp == -1 {
 					if p := s.replicas.Get(rt.Topic, rp.Partition); p != nil {
 						sp.Offset = p.Log().LogEndOffset()
@@ -51,7 +60,7 @@ func (s *Server) handleListOffsets(r *request, req *kmsg.ListOffsetsRequest) (km
 	return resp, nil
 }
 
-func (s *Server) listOffset(version int16, committed bool, topic string, rp *kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition, leader int32) int16 {
+func (s *Server) listOffset(version int16, committed, client bool, topic string, rp *kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition, leader int32) int16 {
 	p := s.replicas.Get(topic, rp.Partition)
 	if p == nil || leader != s.cfg.NodeID {
 		return kerr.NotLeaderForPartition.Code
@@ -66,12 +75,17 @@ func (s *Server) listOffset(version int16, committed bool, topic string, rp *kms
 		}
 	}
 	l := p.Log()
+	// Kafka checks clients' requests from v1 on (v0 has no isolation level).
+	lagging := client && version >= 1 && hwBelowEpochStart(p, epoch)
 	hw := p.HighWatermark()
 	if committed {
 		hw = p.LastStableOffset()
 	}
 	switch ts := rp.Timestamp; {
 	case ts == -1:
+		if lagging {
+			return kerr.OffsetNotAvailable.Code
+		}
 		sp.Offset = hw
 		sp.LeaderEpoch = epoch
 	case ts == -2 || ts == -4 && version >= 8:
@@ -81,6 +95,8 @@ func (s *Server) listOffset(version int16, committed bool, topic string, rp *kms
 		off, t, e := l.MaxTimestamp()
 		if off >= 0 && off < hw {
 			sp.Offset, sp.Timestamp, sp.LeaderEpoch = off, t, e
+		} else if lagging {
+			return kerr.OffsetNotAvailable.Code
 		}
 	case ts < 0:
 		return kerr.UnsupportedVersion.Code
@@ -91,10 +107,24 @@ func (s *Server) listOffset(version int16, committed bool, topic string, rp *kms
 		}
 		if ok && off < hw {
 			sp.Offset, sp.Timestamp, sp.LeaderEpoch = off, t, e
+		} else if lagging {
+			return kerr.OffsetNotAvailable.Code
 		}
 	}
 	if version < 4 {
 		sp.LeaderEpoch = -1
 	}
 	return 0
+}
+
+// hwBelowEpochStart says whether the leader's high watermark is below the
+// offset where its current leader epoch starts: just elected, it has not
+// yet learnt how far its followers are.
+func hwBelowEpochStart(p *replica.Partition, epoch int32) bool {
+	l := p.Log()
+	if l.LatestEpoch() != epoch {
+		return false // the epoch has no entry (not a leader's epoch)
+	}
+	_, start := l.EndOffsetForEpoch(epoch - 1)
+	return start >= 0 && p.HighWatermark() < start
 }

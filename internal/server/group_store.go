@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/quillstream/quill/internal/group"
 	"github.com/quillstream/quill/internal/record"
 	"github.com/quillstream/quill/internal/replica"
@@ -14,7 +16,13 @@ import (
 // __consumer_offsets, as record batches like any other topic's.
 type GroupStore struct {
 	Replicas *replica.Manager
+	// CommitTimeout bounds the wait for the ISR after an append
+	// (offsets.commit.timeout.ms); zero means DefaultOffsetsCommitTimeout.
+	CommitTimeout time.Duration
 }
+
+// DefaultOffsetsCommitTimeout is Kafka's offsets.commit.timeout.ms.
+const DefaultOffsetsCommitTimeout = 5 * time.Second
 
 var _ group.Store = (*GroupStore)(nil)
 
@@ -22,9 +30,16 @@ func (g *GroupStore) log() coordLog {
 	return coordLog{replicas: g.Replicas, topic: OffsetsTopic, txnRecords: true}
 }
 
-// Append writes records as one batch.
+// Append writes records as one batch and answers once the ISR has it, as
+// Kafka's coordinator appends with acks=-1 (coordLog.append): an offset
+// commit or group record acknowledged to a client survives a failover of
+// the partition's leader.
 func (g *GroupStore) Append(ctx context.Context, partition int32, recs []group.Record) error {
-	return g.log().append(partition, recs)
+	timeout := g.CommitTimeout
+	if timeout <= 0 {
+		timeout = DefaultOffsetsCommitTimeout
+	}
+	return g.log().append(ctx, partition, recs, timeout)
 }
 
 // Replay reads every record of the partition from its log start, with
@@ -58,14 +73,30 @@ func (c coordLog) partition(p int32) (*replica.Partition, error) {
 	return part, nil
 }
 
-// append writes recs as one non-transactional batch and waits until it is
-// durable (flush.messages=1).
-func (c coordLog) append(partition int32, recs []group.Record) error {
+// append writes recs as one non-transactional batch as an acks=-1 produce
+// would: it waits until the batch is durable (flush.messages=1) and the
+// ISR has it, for at most timeout. Errors are Kafka's: a broker that no
+// longer leads the partition gets NOT_LEADER_OR_FOLLOWER (coordinators
+// answer NOT_COORDINATOR), an ISR below min.insync.replicas
+// NOT_ENOUGH_REPLICAS before appending or NOT_ENOUGH_REPLICAS_AFTER_APPEND
+// after, and a wait that runs out REQUEST_TIMED_OUT (both
+// COORDINATOR_NOT_AVAILABLE to clients). A single node returns once the
+// batch is durable: its high watermark is its log end.
+//
+// The coordinators call it holding their locks. The wait ends when the
+// followers fetch the batch, when the ISR shrinks or the leadership moves
+// (both through the metadata image, which replica.Manager applies before
+// the coordinators' Unload, cmd/quill), or at the timeout: nothing it
+// waits for needs a coordinator's lock.
+func (c coordLog) append(ctx context.Context, partition int32, recs []group.Record, timeout time.Duration) error {
 	if len(recs) == 0 {
 		return nil
 	}
 	part, err := c.partition(partition)
 	if err != nil {
+		return err
+	}
+	if err := canAppend(part); err != nil {
 		return err
 	}
 	b, err := buildCoordBatch(record.BatchSpec{BaseTimestamp: time.Now().UnixMilli()}.NoProducer(), recs)
@@ -76,7 +107,29 @@ func (c coordLog) append(partition int32, recs []group.Record) error {
 	if err != nil {
 		return err
 	}
-	return part.AwaitDurable(res)
+	if err := part.AwaitDurable(res); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := part.WaitHighWatermark(ctx, res.BaseOffset+int64(len(recs)), part.Settings().MinInsyncReplicas); err != nil {
+		return fmt.Errorf("%s-%d: %w", c.topic, partition, err)
+	}
+	return nil
+}
+
+// canAppend refuses a coordinator's acks=-1 append up front, as Kafka's
+// leader does: NOT_LEADER_OR_FOLLOWER if this broker does not lead the
+// partition, NOT_ENOUGH_REPLICAS if its ISR is below min.insync.replicas.
+func canAppend(part *replica.Partition) error {
+	if !part.IsLeader() {
+		return fmt.Errorf("%s-%d: %w", part.Topic, part.ID, kerr.NotLeaderForPartition)
+	}
+	minISR := part.Settings().MinInsyncReplicas
+	if isr := part.ISR(); len(isr) > 0 && len(isr) < minISR { // empty outside cluster mode
+		return fmt.Errorf("%s-%d: ISR %v below min.insync.replicas %d: %w", part.Topic, part.ID, isr, minISR, kerr.NotEnoughReplicas)
+	}
+	return nil
 }
 
 // buildCoordBatch builds one batch of the records' keys and values.

@@ -47,16 +47,7 @@ var _ txn.Store = (*TxnStore)(nil)
 // acts on its state only once a failover cannot lose it. A broker that no
 // longer leads the partition gets NOT_LEADER_OR_FOLLOWER.
 func (t *TxnStore) Append(ctx context.Context, partition int32, recs []txn.Record) error {
-	part := t.Replicas.Get(TxnStateTopic, partition)
-	if part != nil && !part.IsLeader() {
-		return fmt.Errorf("%s-%d: %w", TxnStateTopic, partition, kerr.NotLeaderForPartition)
-	}
-	if err := t.log().append(partition, recs); err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, markerReplicationTimeout)
-	defer cancel()
-	return part.WaitHighWatermark(ctx, part.Log().LogEndOffset(), part.Settings().MinInsyncReplicas)
+	return t.log().append(ctx, partition, recs, markerReplicationTimeout) // group_store.go
 }
 
 // Replay reads every record of the partition from its log start; control

@@ -2,10 +2,7 @@ package server
 
 import (
 	"context"
-	"fmt"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/quillstream/quill/internal/group"
 	"github.com/quillstream/quill/internal/record"
@@ -25,8 +22,8 @@ func (g *GroupStore) AppendTxn(ctx context.Context, partition int32, pid int64, 
 	if err != nil {
 		return err
 	}
-	if !part.IsLeader() {
-		return fmt.Errorf("%s-%d: %w", OffsetsTopic, partition, kerr.NotLeaderForPartition)
+	if err := canAppend(part); err != nil { // group_store.go
+		return err
 	}
 	b, err := buildCoordBatch(record.BatchSpec{
 		Attributes:    record.AttrTransactional,

@@ -121,9 +121,11 @@ func TestClusterChaos(t *testing.T) {
 	t.Logf("%d records acknowledged, %d failed", total, failed)
 	mu.Unlock()
 
-	// Read every partition from the start up to its end.
+	// Read every partition from the start up to its end. A leader
+	// elected a moment ago answers OFFSET_NOT_AVAILABLE until its
+	// followers have fetched: polled (testutil.ListEndOffsets).
 	adm := c.Admin(t)
-	ends, err := adm.ListEndOffsets(testutil.Context(t, 30*time.Second), topic)
+	ends, err := testutil.ListEndOffsets(testutil.Context(t, 60*time.Second), adm, topic)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -135,8 +135,8 @@ func dumpTxnState(t *testing.T, c *testutil.Cluster, topics ...string) {
 	adm := kadm.NewClient(cl)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	stable, _ := adm.ListCommittedOffsets(ctx, topics...)
-	end, _ := adm.ListEndOffsets(ctx, topics...)
+	stable, _ := testutil.ListCommittedOffsets(ctx, adm, topics...)
+	end, _ := testutil.ListEndOffsets(ctx, adm, topics...)
 	for _, topic := range topics {
 		for p := int32(0); ; p++ {
 			s, ok := stable.Lookup(topic, p)
