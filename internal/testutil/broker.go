@@ -489,9 +489,29 @@ func (b *Broker) Restart() {
 }
 
 func (b *Broker) cleanup() {
+	if b.t.Failed() {
+		b.quitWithStacks()
+	}
 	b.killProcess()
 	if b.t.Failed() {
 		b.dumpLogs()
+	}
+}
+
+// quitWithStacks sends SIGQUIT to a running broker of a failed test: the
+// Go runtime writes every goroutine's stack to its output and exits, so a
+// broker that hung shows where.
+func (b *Broker) quitWithStacks() {
+	b.mu.Lock()
+	cmd, done := b.cmd, b.done
+	b.mu.Unlock()
+	if cmd == nil || cmd.Process == nil || !b.Running() {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGQUIT) // this PID only
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
 	}
 }
 
@@ -511,17 +531,22 @@ func (b *Broker) Logs() string {
 
 var dumpMu sync.Mutex
 
-// dumpLogs prints the tail of each start's output (at most 32 KiB each).
+// dumpLogs prints the tail of each start's output (at most 32 KiB each;
+// 256 KiB of the last, which ends with the goroutine stacks of
+// quitWithStacks).
 func (b *Broker) dumpLogs() {
 	b.mu.Lock()
 	paths := append([]string(nil), b.logs...)
 	b.mu.Unlock()
 	dumpMu.Lock()
 	defer dumpMu.Unlock()
-	const max = 32 << 10
 	for i, p := range paths {
 		data, _ := os.ReadFile(p)
 		prefix := ""
+		max := 32 << 10
+		if i == len(paths)-1 {
+			max = 256 << 10
+		}
 		if len(data) > max {
 			data = data[len(data)-max:]
 			prefix = "...(truncated)...\n"
