@@ -177,6 +177,23 @@ func openRaft(cfg Config) (*Controller, error) {
 		if t := m.GetType(); (t == pb.MsgVote || t == pb.MsgPreVote) && r.mustNotVote() {
 			return
 		}
+		if m.GetType() == pb.MsgProp {
+			// A proposal a follower forwarded to us as leader. etcd raft
+			// takes proposals only while it knows a leader: stepped
+			// inline, one arriving just after we lost leadership would
+			// block this connection's reader until a leader is known,
+			// and we learn the new leader from messages on the very
+			// connections blocked behind it (seen after a network cut
+			// healed: the old leader never rejoined). Off the reader,
+			// bounded; a dropped proposal times out at its proposer,
+			// which retries.
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), forwardedProposalTimeout)
+				defer cancel()
+				r.node.Step(ctx, m)
+			}()
+			return
+		}
 		r.node.Step(context.Background(), m)
 	}
 	r.tr.onBeat = c.handleHeartbeat
@@ -471,6 +488,10 @@ func (r *raftNode) maybeSnapshot() error {
 	r.log.Debug("controller: metadata snapshot", "index", r.applied)
 	return nil
 }
+
+// forwardedProposalTimeout bounds how long a proposal forwarded by a
+// follower waits for this node's raft to take it.
+const forwardedProposalTimeout = 2 * time.Second
 
 // propose replicates an entry and waits until this node applies it.
 func (r *raftNode) propose(recs []metadata.Record, base int64) error {
