@@ -22,7 +22,8 @@ var allowed = map[string][]string{
 	"internal/group":       {},
 	"internal/txn":         {"internal/group"}, // the coordinator-partition hash
 	"internal/auth":        {"internal/metadata"},
-	"internal/interbroker": {"internal/metadata", "internal/auth"},
+	"internal/interbroker": {"internal/metadata", "internal/auth", "internal/protowalk"},
+	"internal/protowalk":   {}, // request/response structure checks (decision 0013)
 	"internal/admin":       {},
 	"internal/cli":         {},
 	"internal/testutil":    {},
