@@ -94,6 +94,20 @@ func (c *epochCache) needsAssign(epoch int32) bool {
 	return n == 0 || c.entries[n-1].Epoch != epoch
 }
 
+// latestBelow returns the latest epoch that starts below off, -1 if none.
+// Entries starting at or after the log end hold no records: an epoch a
+// leader was given before it wrote anything.
+func (c *epochCache) latestBelow(off int64) int32 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for i := len(c.entries) - 1; i >= 0; i-- {
+		if c.entries[i].StartOffset < off {
+			return c.entries[i].Epoch
+		}
+	}
+	return -1
+}
+
 func (c *epochCache) latest() int32 {
 	c.mu.RLock()
 	defer c.mu.RUnlock()

@@ -148,7 +148,13 @@ func (l *Log) AppendFollower(batches []byte) (AppendInfo, error) {
 	if hs[0].BaseOffset < l.mu.leo {
 		return AppendInfo{}, fmt.Errorf("%w: first offset %d, log end offset %d", ErrNotContiguous, hs[0].BaseOffset, l.mu.leo)
 	}
-	latest := l.epochs.latest()
+	// A batch may not go below the epoch of records already in the log.
+	// Epochs that start at the log end hold none: this node was leader in
+	// them but wrote nothing (or it was truncated), and the leader's older
+	// batches replace them (assign drops them), as Kafka's cache does.
+	// Rejecting those batches instead left such a follower out of the ISR
+	// for good (TestClusterChaos, TestAppendFollowerReplacesEmptyEpoch).
+	latest := l.epochs.latestBelow(hs[0].BaseOffset)
 	for _, h := range hs {
 		if e := h.PartitionLeaderEpoch; e >= 0 && e < latest {
 			return AppendInfo{}, fmt.Errorf("%w: batch at %d has epoch %d, log has %d", ErrStaleEpoch, h.BaseOffset, e, latest)

@@ -405,6 +405,39 @@ func TestAppendFollower(t *testing.T) {
 	}
 }
 
+// A follower that led an epoch without writing anything (it became leader
+// with an empty log, then lost leadership) takes the new leader's older
+// batches from that offset on; the empty epoch gives way. A batch below
+// an epoch that holds records is still refused.
+func TestAppendFollowerReplacesEmptyEpoch(t *testing.T) {
+	l := openT(t, t.TempDir(), testConfig(), Options{})
+	defer l.Close()
+	if err := l.AssignEpoch(1, 0); err != nil { // led epoch 1, wrote nothing
+		t.Fatal(err)
+	}
+	b := mkBatch(t, 3, 10, 0)
+	record.SetPartitionLeaderEpoch(b, 0)
+	if _, err := l.AppendFollower(b); err != nil {
+		t.Fatalf("append of the leader's epoch-0 batch: %v", err)
+	}
+	if got := l.EpochEntries(); len(got) != 1 || got[0] != [2]int64{0, 0} {
+		t.Fatalf("epochs %v, want [[0 0]]", got)
+	}
+	b = mkBatch(t, 2, 10, 0)
+	record.SetBaseOffset(b, 3)
+	record.SetPartitionLeaderEpoch(b, 2)
+	if _, err := l.AppendFollower(b); err != nil {
+		t.Fatal(err)
+	}
+	// Epoch 2 has records (3-4): an epoch-1 batch after them is stale.
+	b = mkBatch(t, 1, 10, 0)
+	record.SetBaseOffset(b, 5)
+	record.SetPartitionLeaderEpoch(b, 1)
+	if _, err := l.AppendFollower(b); !errors.Is(err, ErrStaleEpoch) {
+		t.Fatalf("err %v, want ErrStaleEpoch", err)
+	}
+}
+
 func TestEpochCache(t *testing.T) {
 	dir := t.TempDir()
 	l := openT(t, dir, testConfig(), Options{})
