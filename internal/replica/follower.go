@@ -188,6 +188,35 @@ type fetcher struct {
 	// unwatch ends the watch that closes it when ctx ends.
 	conn    Conn
 	unwatch func() bool
+	// warned is when each partition's fetch error was last logged at
+	// warning level (run's goroutine only): errors are expected while
+	// metadata catches up, but one that persists is how a follower
+	// stuck out of the ISR shows in the log.
+	warned map[string]time.Time
+}
+
+// partitionErrorWarnEvery is how often a partition's fetch error is
+// logged as a warning; the others go to debug.
+const partitionErrorWarnEvery = 10 * time.Second
+
+// logPartitionError logs a partition's fetch error: at debug level, and
+// as a warning at most every partitionErrorWarnEvery per partition.
+func (f *fetcher) logPartitionError(p *Partition, err error) {
+	key := fmt.Sprint(p.Topic, "/", p.ID)
+	now := time.Now()
+	if f.warned == nil {
+		f.warned = map[string]time.Time{}
+	}
+	if last, ok := f.warned[key]; !ok || now.Sub(last) >= partitionErrorWarnEvery {
+		if ok { // the first error of a partition is routine (new epoch)
+			f.log.Warn("replica fetch keeps failing for a partition", "topic", p.Topic, "partition", p.ID, "err", err)
+		} else {
+			f.log.Debug("replica fetch partition error", "topic", p.Topic, "partition", p.ID, "err", err)
+		}
+		f.warned[key] = now
+		return
+	}
+	f.log.Debug("replica fetch partition error", "topic", p.Topic, "partition", p.ID, "err", err)
 }
 
 // closeConn closes the connection to the leader, if any.
@@ -306,7 +335,9 @@ func (f *fetcher) fetchOnce() error {
 			}
 			if err := f.handle(p, &rp); err != nil {
 				anyErr = true
-				f.log.Debug("replica fetch partition error", "topic", p.Topic, "partition", p.ID, "err", err)
+				f.logPartitionError(p, err)
+			} else {
+				delete(f.warned, fmt.Sprint(p.Topic, "/", p.ID))
 			}
 		}
 	}
