@@ -24,8 +24,9 @@ var allowed = map[string][]string{
 	"internal/auth":        {"internal/metadata"},
 	"internal/interbroker": {"internal/metadata", "internal/auth", "internal/protowalk"},
 	"internal/protowalk":   {}, // request/response structure checks (decision 0013)
-	"internal/admin":       {},
-	"internal/cli":         {},
+	"internal/offsetpoll":  {},
+	"internal/admin":       {"internal/offsetpoll"},
+	"internal/cli":         {"internal/offsetpoll"},
 	"internal/testutil":    {},
 }
 

@@ -6,8 +6,8 @@ package testutil
 // NOT_LEADER_OR_FOLLOWER while metadata catches up. franz-go's consumer
 // retries these by itself; kadm returns them per partition, so tests that
 // list offsets on a cluster right after a failover poll through them here
-// (internal/cli and internal/admin have their own copies: they import
-// franz-go only).
+// (internal/cli and internal/admin use internal/offsetpoll, bounded by a
+// fixed time; these poll until the test's context ends).
 
 import (
 	"context"
